@@ -1,0 +1,102 @@
+//! [`Client`]: an etcd session, usable from Rust without the C layer.
+
+use crate::config::{Config, ProtocolKind};
+use crate::error::{Error, Result};
+use crate::keys::canonical;
+use crate::protocol::{Event, Protocol};
+use crate::servers::{parse_server_list, Endpoint};
+
+/// A session on a list of etcd members. Safe to share between threads.
+pub struct Client {
+    protocol: Box<dyn Protocol>,
+}
+
+impl Client {
+    /// A session on `servers` with explicit settings.
+    pub fn new(servers: Vec<Endpoint>, config: Config) -> Result<Client> {
+        if servers.is_empty() {
+            return Err(Error::BadArgument("empty server list".into()));
+        }
+        let protocol: Box<dyn Protocol> = match config.protocol {
+            ProtocolKind::V3 => Box::new(crate::v3::V3::new(servers, config)),
+            ProtocolKind::V2 => {
+                return Err(Error::BadArgument(
+                    "the v2 protocol is not available yet".into(),
+                ))
+            }
+        };
+        Ok(Client { protocol })
+    }
+
+    /// A session on a server string (`host:port` items separated by any of
+    /// `\n\r\t ,;`), with settings from the `ETCDAPI_*` environment.
+    pub fn open(server_names: &str) -> Result<Client> {
+        let servers = parse_server_list(server_names).map_err(Error::BadArgument)?;
+        Client::with_env(servers)
+    }
+
+    /// A session on `servers` with settings from the `ETCDAPI_*` environment.
+    pub fn with_env(servers: Vec<Endpoint>) -> Result<Client> {
+        let config = Config::from_env().map_err(Error::BadArgument)?;
+        Client::new(servers, config)
+    }
+
+    /// The value of `key`, or the listing of its children, or `None`.
+    pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>> {
+        self.protocol.get(&canonical(key.as_ref()))
+    }
+
+    /// Stores `value` under `key`.
+    pub fn set(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<()> {
+        self.set_with(key, value, None, 0)
+    }
+
+    /// Stores `value`, only if the current value is `prev` (when given),
+    /// for `ttl` seconds (when > 0).
+    pub fn set_with(
+        &self,
+        key: impl AsRef<[u8]>,
+        value: impl AsRef<[u8]>,
+        prev: Option<&[u8]>,
+        ttl: u32,
+    ) -> Result<()> {
+        self.protocol
+            .set(&canonical(key.as_ref()), value.as_ref(), prev, ttl)
+    }
+
+    /// Deletes `key`; `Error::Refused` if it did not exist.
+    pub fn delete(&self, key: impl AsRef<[u8]>) -> Result<()> {
+        self.protocol.delete(&canonical(key.as_ref()))
+    }
+
+    /// The leader's member ID in lowercase hex.
+    pub fn leader(&self) -> Result<String> {
+        self.protocol.leader()
+    }
+
+    /// Waits for the first change to `prefix` or below it at revision >=
+    /// `from` (`None`: from now).
+    pub fn watch(&self, prefix: impl AsRef<[u8]>, from: Option<i64>) -> Result<Event> {
+        self.protocol.watch(&canonical(prefix.as_ref()), from)
+    }
+
+    /// Takes the lock `key` for `ttl` seconds; returns its index.
+    pub fn lock(&self, key: impl AsRef<[u8]>, ttl: u32) -> Result<String> {
+        if ttl == 0 {
+            return Err(Error::BadArgument(
+                "lock ttl must be at least 1 second".into(),
+            ));
+        }
+        self.protocol.lock(&canonical(key.as_ref()), ttl)
+    }
+
+    /// Renews the lock `key` held with `index`.
+    pub fn renew(&self, key: impl AsRef<[u8]>, ttl: u32, index: &str) -> Result<()> {
+        self.protocol.renew(&canonical(key.as_ref()), ttl, index)
+    }
+
+    /// Releases the lock `key` held with `index`.
+    pub fn unlock(&self, key: impl AsRef<[u8]>, index: &str) -> Result<()> {
+        self.protocol.unlock(&canonical(key.as_ref()), index)
+    }
+}

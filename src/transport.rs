@@ -1,0 +1,314 @@
+//! HTTP to a list of etcd members: one keep-alive agent per session,
+//! failover from server to server, and the line between "not sent" (safe
+//! to send elsewhere) and "outcome unknown" (it may have been applied).
+
+use std::io::{BufRead, BufReader, Read};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::servers::Endpoint;
+
+/// Largest response body we read. etcd's largest request is 1.5 MiB, but a
+/// range or listing answer can be far larger (the gRPC send limit is
+/// 2 GiB); 256 MiB bounds what a broken server can make us buffer.
+pub const MAX_BODY_BYTES: u64 = 256 << 20;
+
+/// Whether a request may be repeated on another server after it was sent
+/// and its answer was lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// Repeating cannot change the answer (reads, plain puts): any failure
+    /// moves on to the next server.
+    Always,
+    /// Only a request that never left (connection refused, connect
+    /// time-out) moves on; once sent, a lost answer is `OutcomeUnknown`.
+    IfNotSent,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+    Put,
+    Delete,
+}
+
+/// What a server answered, whatever the status.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Vec<u8>,
+    /// The server that answered, for messages.
+    pub server: String,
+}
+
+impl Reply {
+    pub fn body_text(&self) -> String {
+        let text = String::from_utf8_lossy(&self.body);
+        let line = text.trim().lines().next().unwrap_or("").to_string();
+        if line.len() > 200 {
+            format!("{}...", &line[..line.floor_char_boundary(200)])
+        } else {
+            line
+        }
+    }
+}
+
+/// An open streaming response (watch, lock wait): read line by line, no
+/// time-out on the body.
+pub struct Stream {
+    pub reader: Box<dyn BufRead + Send>,
+    pub server_index: usize,
+    pub server: String,
+}
+
+/// Decides whether an HTTP answer means "this member cannot serve now"
+/// (no leader, request timed out inside etcd), so another member should be
+/// asked. Each protocol knows its own signs.
+pub type UnavailableCheck = fn(status: u16, body: &[u8]) -> bool;
+
+pub struct Transport {
+    agent: ureq::Agent,
+    servers: Vec<Endpoint>,
+    /// Index of the server that last answered: the next request starts there.
+    preferred: AtomicUsize,
+    config: Config,
+    unavailable: UnavailableCheck,
+    /// Extra header on every request (the auth token), if any.
+    auth: std::sync::RwLock<Option<String>>,
+}
+
+/// How a single attempt failed.
+enum AttemptError {
+    /// The request never reached the server.
+    NotSent(String),
+    /// Sent; the answer was lost or late.
+    Lost(String),
+}
+
+impl Transport {
+    pub fn new(servers: Vec<Endpoint>, config: Config, unavailable: UnavailableCheck) -> Transport {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .timeout_connect(Some(config.connect_timeout))
+            .timeout_global(Some(config.request_timeout + config.connect_timeout))
+            .max_idle_connections_per_host(16)
+            .max_idle_age(Duration::from_secs(120))
+            .user_agent(concat!("libetcdapi/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .into();
+        Transport {
+            agent,
+            servers,
+            preferred: AtomicUsize::new(0),
+            config,
+            unavailable,
+            auth: std::sync::RwLock::new(None),
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn servers(&self) -> &[Endpoint] {
+        &self.servers
+    }
+
+    /// Sends one request, trying each server at most once, starting with
+    /// the one that last answered. Returns the first real answer; an
+    /// "unavailable" answer counts as a failed attempt.
+    pub fn request(&self, method: Method, path: &str, body: &[u8], retry: Retry) -> Result<Reply> {
+        let mut failures = Vec::new();
+        for i in self.rotation() {
+            let server = &self.servers[i];
+            match self.attempt(server, method, path, body) {
+                Ok(reply) if (self.unavailable)(reply.status, &reply.body) => {
+                    let what = format!(
+                        "{}: HTTP {} {}",
+                        reply.server,
+                        reply.status,
+                        reply.body_text()
+                    );
+                    if retry == Retry::IfNotSent {
+                        return Err(Error::OutcomeUnknown(what));
+                    }
+                    failures.push(what);
+                }
+                Ok(reply) => {
+                    self.preferred.store(i, Ordering::Relaxed);
+                    return Ok(reply);
+                }
+                Err(AttemptError::NotSent(m)) => failures.push(m),
+                Err(AttemptError::Lost(m)) => {
+                    if retry == Retry::IfNotSent {
+                        return Err(Error::OutcomeUnknown(m));
+                    }
+                    failures.push(m);
+                }
+            }
+        }
+        Err(Error::Unavailable(format!(
+            "no server answered: {}",
+            failures.join("; ")
+        )))
+    }
+
+    /// Opens a streaming request (no time-out once the headers arrived),
+    /// trying servers from `start` (or the preferred one) onwards.
+    pub fn open_stream(&self, path: &str, body: &[u8], start: Option<usize>) -> Result<Stream> {
+        let mut failures = Vec::new();
+        for i in self.rotation_from(start.unwrap_or_else(|| self.preferred.load(Ordering::Relaxed)))
+        {
+            let server = &self.servers[i];
+            let name = server.to_string();
+            let url = format!("{}{}", server.base_url(), path);
+            let req = self.with_auth(self.agent.post(&url));
+            let req = req
+                .config()
+                .timeout_global(None)
+                .timeout_recv_response(Some(self.config.request_timeout))
+                .timeout_recv_body(None)
+                .build();
+            match req.send(body) {
+                Ok(resp) if resp.status().as_u16() == 200 => {
+                    self.preferred.store(i, Ordering::Relaxed);
+                    let reader = resp.into_body().into_with_config().limit(u64::MAX).reader();
+                    return Ok(Stream {
+                        reader: Box::new(BufReader::new(reader)),
+                        server_index: i,
+                        server: name,
+                    });
+                }
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    let body = read_limited(resp.into_body().into_reader()).unwrap_or_default();
+                    let reply = Reply {
+                        status,
+                        body,
+                        server: name,
+                    };
+                    if (self.unavailable)(status, &reply.body) {
+                        failures.push(format!(
+                            "{}: HTTP {} {}",
+                            reply.server,
+                            status,
+                            reply.body_text()
+                        ));
+                        continue;
+                    }
+                    return Err(crate::error::Error::Refused(format!(
+                        "{}: HTTP {} {}",
+                        reply.server,
+                        status,
+                        reply.body_text()
+                    )));
+                }
+                Err(e) => failures.push(format!("{name}: {}", describe(&e))),
+            }
+        }
+        Err(Error::Unavailable(format!(
+            "no server answered: {}",
+            failures.join("; ")
+        )))
+    }
+
+    pub fn set_auth(&self, token: Option<String>) {
+        *self.auth.write().unwrap_or_else(|e| e.into_inner()) = token;
+    }
+
+    fn with_auth<B>(&self, req: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
+        match &*self.auth.read().unwrap_or_else(|e| e.into_inner()) {
+            Some(token) => req.header("Authorization", token),
+            None => req,
+        }
+    }
+
+    fn rotation(&self) -> impl Iterator<Item = usize> {
+        self.rotation_from(self.preferred.load(Ordering::Relaxed))
+    }
+
+    fn rotation_from(&self, start: usize) -> impl Iterator<Item = usize> {
+        let n = self.servers.len();
+        (0..n).map(move |k| (start + k) % n)
+    }
+
+    fn attempt(
+        &self,
+        server: &Endpoint,
+        method: Method,
+        path: &str,
+        body: &[u8],
+    ) -> std::result::Result<Reply, AttemptError> {
+        let name = server.to_string();
+        let url = format!("{}{}", server.base_url(), path);
+        let result = match method {
+            Method::Get => self.with_auth(self.agent.get(&url)).call(),
+            Method::Delete => self.with_auth(self.agent.delete(&url)).call(),
+            Method::Post => self.with_auth(self.agent.post(&url)).send(body),
+            Method::Put => self
+                .with_auth(self.agent.put(&url))
+                .content_type("application/x-www-form-urlencoded")
+                .send(body),
+        };
+        let resp = result.map_err(|e| classify(&name, &e))?;
+        let status = resp.status().as_u16();
+        let body = read_limited(resp.into_body().into_reader())
+            .map_err(|e| AttemptError::Lost(format!("{name}: reading the answer: {e}")))?;
+        Ok(Reply {
+            status,
+            body,
+            server: name,
+        })
+    }
+}
+
+/// Reads a whole body, refusing one over `MAX_BODY_BYTES`.
+fn read_limited(reader: impl Read) -> std::io::Result<Vec<u8>> {
+    let mut body = Vec::new();
+    reader.take(MAX_BODY_BYTES + 1).read_to_end(&mut body)?;
+    if body.len() as u64 > MAX_BODY_BYTES {
+        return Err(std::io::Error::other(format!(
+            "answer larger than {MAX_BODY_BYTES} bytes"
+        )));
+    }
+    Ok(body)
+}
+
+fn classify(server: &str, e: &ureq::Error) -> AttemptError {
+    use std::io::ErrorKind::*;
+    let msg = format!("{server}: {}", describe(e));
+    match e {
+        ureq::Error::Io(io)
+            if matches!(
+                io.kind(),
+                ConnectionRefused
+                    | AddrNotAvailable
+                    | NetworkUnreachable
+                    | HostUnreachable
+                    | NotFound
+            ) =>
+        {
+            AttemptError::NotSent(msg)
+        }
+        ureq::Error::Timeout(ureq::Timeout::Connect | ureq::Timeout::Resolve) => {
+            AttemptError::NotSent(msg)
+        }
+        ureq::Error::HostNotFound | ureq::Error::ConnectionFailed | ureq::Error::BadUri(_) => {
+            AttemptError::NotSent(msg)
+        }
+        ureq::Error::Tls(_) | ureq::Error::Rustls(_) => AttemptError::NotSent(msg),
+        _ => AttemptError::Lost(msg),
+    }
+}
+
+fn describe(e: &ureq::Error) -> String {
+    match e {
+        ureq::Error::Timeout(t) => format!("timed out ({t})"),
+        ureq::Error::Io(io) => io.to_string(),
+        other => other.to_string(),
+    }
+}

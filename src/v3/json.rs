@@ -1,0 +1,135 @@
+//! The gateway's JSON conventions: bytes as padded standard base64, int64
+//! as strings (numbers accepted too), and every zero-valued field omitted.
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use serde::{Deserialize, Deserializer};
+
+pub fn encode(bytes: &[u8]) -> String {
+    STANDARD.encode(bytes)
+}
+
+/// Deserializes a base64 bytes field.
+pub fn bytes<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+    let s = String::deserialize(d)?;
+    STANDARD
+        .decode(s.as_bytes())
+        .map_err(serde::de::Error::custom)
+}
+
+/// Deserializes an int64 field sent as a string (or a number).
+pub fn int<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum IntOrString {
+        Int(i64),
+        Str(String),
+    }
+    match IntOrString::deserialize(d)? {
+        IntOrString::Int(n) => Ok(n),
+        IntOrString::Str(s) => s.parse().map_err(serde::de::Error::custom),
+    }
+}
+
+/// Deserializes a uint64 field (member IDs) sent as a string (or a number).
+pub fn uint<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum UintOrString {
+        Int(u64),
+        Str(String),
+    }
+    match UintOrString::deserialize(d)? {
+        UintOrString::Int(n) => Ok(n),
+        UintOrString::Str(s) => s.parse().map_err(serde::de::Error::custom),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Header {
+    #[serde(deserialize_with = "int")]
+    pub revision: i64,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct KeyValue {
+    #[serde(deserialize_with = "bytes")]
+    pub key: Vec<u8>,
+    #[serde(deserialize_with = "bytes")]
+    pub value: Vec<u8>,
+    #[serde(deserialize_with = "int")]
+    pub mod_revision: i64,
+    #[serde(deserialize_with = "int")]
+    pub lease: i64,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RangeResponse {
+    pub header: Header,
+    pub kvs: Vec<KeyValue>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct DeleteResponse {
+    pub header: Header,
+    #[serde(deserialize_with = "int")]
+    pub deleted: i64,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct TxnResponse {
+    pub header: Header,
+    pub succeeded: bool,
+    pub responses: Vec<TxnOpResponse>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct TxnOpResponse {
+    pub response_range: Option<RangeResponse>,
+    pub response_delete_range: Option<DeleteResponse>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct LeaseResponse {
+    #[serde(rename = "ID", deserialize_with = "int")]
+    pub id: i64,
+    #[serde(rename = "TTL", deserialize_with = "int")]
+    pub ttl: i64,
+}
+
+/// The error body of every failed gateway call.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ErrorBody {
+    pub error: String,
+    pub message: String,
+    pub code: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn omitted_and_string_fields() {
+        let r: RangeResponse = serde_json::from_str(
+            r#"{"header":{"revision":"7"},"kvs":[{"key":"Zm9v","mod_revision":"3"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(r.header.revision, 7);
+        assert_eq!(r.kvs[0].key, b"foo");
+        assert_eq!(r.kvs[0].value, b"");
+        let empty: RangeResponse = serde_json::from_str(r#"{"header":{}}"#).unwrap();
+        assert!(empty.kvs.is_empty());
+        let l: LeaseResponse =
+            serde_json::from_str(r#"{"ID":"2324035614664285464","TTL":30}"#).unwrap();
+        assert_eq!((l.id, l.ttl), (2324035614664285464, 30));
+    }
+}

@@ -1,0 +1,50 @@
+//! Leases: grant, one-shot keep-alive, revoke.
+
+use serde_json::json;
+
+use super::json::LeaseResponse;
+use super::V3;
+use crate::error::{Error, Result};
+use crate::transport::Retry;
+
+/// Grants a lease of `ttl` seconds. Resending is harmless: a lease granted
+/// by a lost first attempt expires on its own.
+pub fn grant(v3: &V3, ttl: u32) -> Result<i64> {
+    let r: LeaseResponse = v3.call("/v3/lease/grant", &json!({"TTL": ttl}), Retry::Always)?;
+    if r.id == 0 {
+        return Err(Error::BadResponse(
+            "lease grant answered without an ID".into(),
+        ));
+    }
+    Ok(r.id)
+}
+
+/// One keep-alive; returns the lease's new TTL, 0 when the lease is gone
+/// (etcd answers 200 with no TTL for an unknown or expired lease).
+pub fn keep_alive(v3: &V3, id: i64) -> Result<i64> {
+    #[derive(serde::Deserialize, Default)]
+    #[serde(default)]
+    struct KeepAlive {
+        result: LeaseResponse,
+    }
+    let r: KeepAlive = v3.call(
+        "/v3/lease/keepalive",
+        &json!({"ID": id.to_string()}),
+        Retry::Always,
+    )?;
+    Ok(r.result.ttl)
+}
+
+/// Revokes a lease (deleting the keys attached to it). A lease that is
+/// already gone is not an error here.
+pub fn revoke(v3: &V3, id: i64) -> Result<()> {
+    match v3.call::<serde_json::Value>(
+        "/v3/lease/revoke",
+        &json!({"ID": id.to_string()}),
+        Retry::Always,
+    ) {
+        Ok(_) => Ok(()),
+        Err(Error::Refused(m)) if m.contains("lease not found") => Ok(()),
+        Err(e) => Err(e),
+    }
+}

@@ -1,0 +1,126 @@
+//! etcd's v3 API through its HTTP/JSON gateway (`/v3/...`).
+
+mod json;
+mod kv;
+mod lease;
+mod lock;
+mod watch;
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::protocol::{Event, Protocol};
+use crate::servers::Endpoint;
+use crate::transport::{Method, Reply, Retry, Transport};
+
+pub struct V3 {
+    transport: Transport,
+    watches: watch::Streams,
+}
+
+impl V3 {
+    pub fn new(servers: Vec<Endpoint>, config: Config) -> V3 {
+        V3 {
+            transport: Transport::new(servers, config, member_unavailable),
+            watches: watch::Streams::default(),
+        }
+    }
+
+    /// One unary gateway call: POST `path` with a JSON body, decode the
+    /// answer into `T`.
+    fn call<T: DeserializeOwned>(&self, path: &str, body: &Value, retry: Retry) -> Result<T> {
+        let body = serde_json::to_vec(body).map_err(|e| Error::BadArgument(e.to_string()))?;
+        let reply = self.transport.request(Method::Post, path, &body, retry)?;
+        decode(&reply)
+    }
+}
+
+/// The signs of a member that cannot serve right now (no leader, raft
+/// proposal timed out): worth asking another member.
+fn member_unavailable(status: u16, body: &[u8]) -> bool {
+    if status == 503 {
+        return true;
+    }
+    if status == 500 {
+        let text = String::from_utf8_lossy(body);
+        return text.contains("context deadline exceeded")
+            || text.contains("no leader")
+            || text.contains("leader changed");
+    }
+    false
+}
+
+/// Turns a gateway answer into `T`, or into the error etcd gave.
+fn decode<T: DeserializeOwned>(reply: &Reply) -> Result<T> {
+    if reply.status == 200 {
+        return serde_json::from_slice(&reply.body).map_err(|e| {
+            Error::BadResponse(format!(
+                "{}: unreadable answer ({e}): {}",
+                reply.server,
+                reply.body_text()
+            ))
+        });
+    }
+    Err(refusal(reply))
+}
+
+/// The error for a non-200 gateway answer: etcd's own gRPC error message
+/// when the body carries one (a refusal), else the raw status (a server we
+/// do not understand).
+fn refusal(reply: &Reply) -> Error {
+    match serde_json::from_slice::<json::ErrorBody>(&reply.body) {
+        Ok(e) if !e.message.is_empty() || !e.error.is_empty() => {
+            let msg = if e.message.is_empty() {
+                e.error
+            } else {
+                e.message
+            };
+            Error::Refused(format!(
+                "{}: {} (HTTP {}, code {})",
+                reply.server, msg, reply.status, e.code
+            ))
+        }
+        _ => Error::BadResponse(format!(
+            "{}: HTTP {} {}",
+            reply.server,
+            reply.status,
+            reply.body_text()
+        )),
+    }
+}
+
+impl Protocol for V3 {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        kv::get(self, key)
+    }
+
+    fn set(&self, key: &[u8], value: &[u8], prev: Option<&[u8]>, ttl: u32) -> Result<()> {
+        kv::set(self, key, value, prev, ttl)
+    }
+
+    fn delete(&self, key: &[u8]) -> Result<()> {
+        kv::delete(self, key)
+    }
+
+    fn leader(&self) -> Result<String> {
+        kv::leader(self)
+    }
+
+    fn watch(&self, prefix: &[u8], from: Option<i64>) -> Result<Event> {
+        watch::watch(self, prefix, from)
+    }
+
+    fn lock(&self, key: &[u8], ttl: u32) -> Result<String> {
+        lock::lock(self, key, ttl)
+    }
+
+    fn renew(&self, key: &[u8], ttl: u32, index: &str) -> Result<()> {
+        lock::renew(self, key, ttl, index)
+    }
+
+    fn unlock(&self, key: &[u8], index: &str) -> Result<()> {
+        lock::unlock(self, key, index)
+    }
+}
