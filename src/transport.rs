@@ -157,9 +157,17 @@ impl Transport {
         )))
     }
 
-    /// Opens a streaming request (no time-out once the headers arrived),
-    /// trying servers from `start` (or the preferred one) onwards.
-    pub fn open_stream(&self, path: &str, body: &[u8], start: Option<usize>) -> Result<Stream> {
+    /// Opens a streaming request (no time-out on the body), trying servers
+    /// from `start` (or the preferred one) onwards. `headers_timeout`
+    /// bounds the wait for the response headers: a watch answers at once,
+    /// a lock only once it is acquired (`None`: wait as long as it takes).
+    pub fn open_stream(
+        &self,
+        path: &str,
+        body: &[u8],
+        start: Option<usize>,
+        headers_timeout: Option<Duration>,
+    ) -> Result<Stream> {
         let mut failures = Vec::new();
         for i in self.rotation_from(start.unwrap_or_else(|| self.preferred.load(Ordering::Relaxed)))
         {
@@ -170,7 +178,7 @@ impl Transport {
             let req = req
                 .config()
                 .timeout_global(None)
-                .timeout_recv_response(Some(self.config.request_timeout))
+                .timeout_recv_response(headers_timeout)
                 .timeout_recv_body(None)
                 .build();
             match req.send(body) {

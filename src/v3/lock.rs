@@ -1,18 +1,126 @@
-//! Locks on etcd's lock service, held by a lease.
+//! Locks on etcd's lock service (`/v3/lock/lock`), each held by a lease.
+//!
+//! Acquiring grants a lease of the lock's ttl and keeps it alive from a
+//! background thread while the lock call waits; once acquired the caller
+//! renews, as with the original library. The lock's index is the lease ID
+//! in lowercase hex, as etcdctl prints it.
 
-use super::V3;
+use std::io::Read;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::json::{encode, RangeResponse};
+use super::{decode, lease, V3};
 use crate::error::{Error, Result};
+use crate::keys::{lock_key, lock_name};
+use crate::transport::{Reply, Retry};
 
-pub fn lock(_v3: &V3, _key: &[u8], _ttl: u32) -> Result<String> {
-    Err(Error::Unavailable("etcd_lock is not available yet".into()))
+pub fn lock(v3: &V3, key: &[u8], ttl: u32) -> Result<String> {
+    let lease = lease::grant(v3, ttl)?;
+    let acquired = std::thread::scope(|scope| {
+        let (stop, stopped) = mpsc::channel::<()>();
+        // While we wait, nobody else renews the lease.
+        let period = Duration::from_millis(u64::from(ttl.max(2)) * 1000 / 3);
+        scope.spawn(move || {
+            while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(period) {
+                let _ = lease::keep_alive(v3, lease);
+            }
+        });
+        let result = wait_for_lock(v3, key, lease);
+        drop(stop);
+        result
+    });
+    match acquired {
+        Ok(()) => Ok(hex(lease)),
+        Err(e) => {
+            // Leave nothing behind: the waiter key goes with the lease.
+            let _ = lease::revoke(v3, lease);
+            Err(e)
+        }
+    }
 }
 
-pub fn renew(_v3: &V3, _key: &[u8], _ttl: u32, _index: &str) -> Result<()> {
-    Err(Error::Unavailable("etcd_lock is not available yet".into()))
+/// Calls the lock service with our lease, waiting as long as the lock is
+/// held by someone else. A cut connection (the member died) is repeated on
+/// the next server: the same lease asking again is the same waiter.
+fn wait_for_lock(v3: &V3, key: &[u8], lease: i64) -> Result<()> {
+    let body =
+        serde_json::to_vec(&json!({"name": encode(&lock_name(key)), "lease": lease.to_string()}))
+            .expect("json");
+    let mut start = None;
+    let mut failures = 0;
+    loop {
+        let mut stream = v3
+            .transport
+            .open_stream("/v3/lock/lock", &body, start, None)?;
+        let mut answer = Vec::new();
+        match stream.reader.read_to_end(&mut answer) {
+            Ok(_) => {
+                let reply = Reply {
+                    status: 200,
+                    body: answer,
+                    server: stream.server.clone(),
+                };
+                let _: serde_json::Value = decode(&reply)?;
+                return Ok(());
+            }
+            Err(e) => {
+                failures += 1;
+                if failures > v3.transport.servers().len() * 3 {
+                    return Err(Error::Unavailable(format!(
+                        "{}: lock wait cut: {e}",
+                        stream.server
+                    )));
+                }
+                start = Some(stream.server_index + 1);
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+    }
 }
 
-pub fn unlock(_v3: &V3, _key: &[u8], _index: &str) -> Result<()> {
-    Err(Error::Unavailable(
-        "etcd_unlock is not available yet".into(),
-    ))
+pub fn renew(v3: &V3, key: &[u8], _ttl: u32, index: &str) -> Result<()> {
+    let lease = parse_index(index)?;
+    if lease::keep_alive(v3, lease)? <= 0 {
+        return Err(Error::Refused(format!(
+            "lock lost: its lease {index} has expired or was revoked"
+        )));
+    }
+    ensure_held(v3, key, lease)
+}
+
+pub fn unlock(v3: &V3, key: &[u8], index: &str) -> Result<()> {
+    let lease = parse_index(index)?;
+    ensure_held(v3, key, lease)?;
+    let held = encode(&lock_key(key, &hex(lease)));
+    let _: serde_json::Value = v3.call("/v3/lock/unlock", &json!({"key": held}), Retry::Always)?;
+    lease::revoke(v3, lease)
+}
+
+/// etcd's own unlock says OK for anything: check the lock key is there and
+/// still ours before trusting it.
+fn ensure_held(v3: &V3, key: &[u8], lease: i64) -> Result<()> {
+    let k = lock_key(key, &hex(lease));
+    let r: RangeResponse = v3.call("/v3/kv/range", &json!({"key": encode(&k)}), Retry::Always)?;
+    if r.kvs.iter().any(|kv| kv.key == k && kv.lease == lease) {
+        return Ok(());
+    }
+    Err(Error::Refused(format!(
+        "lock {} is not held by index {}",
+        String::from_utf8_lossy(key),
+        hex(lease)
+    )))
+}
+
+fn hex(lease: i64) -> String {
+    format!("{:x}", lease as u64)
+}
+
+fn parse_index(index: &str) -> Result<i64> {
+    match u64::from_str_radix(index.trim(), 16) {
+        Ok(id) if id != 0 && index.len() <= 16 => Ok(id as i64),
+        _ => Err(Error::Refused(format!("{index:?} is not a lock index"))),
+    }
 }

@@ -44,3 +44,91 @@ pub fn dead_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap().port()
 }
+
+/// A TCP proxy in front of the test etcd that counts the watch requests
+/// passing through it and can cut every open connection, as a dying member
+/// would.
+pub struct Proxy {
+    pub port: u16,
+    watch_requests: std::sync::Arc<AtomicUsize>,
+    conns: std::sync::Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+}
+
+impl Proxy {
+    pub fn start(target: &str) -> Proxy {
+        use std::io::{Read, Write};
+        use std::net::{TcpListener, TcpStream};
+        use std::sync::{Arc, Mutex};
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let watch_requests = Arc::new(AtomicUsize::new(0));
+        let conns: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
+        let (target, count, all) = (target.to_string(), watch_requests.clone(), conns.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { break };
+                let Ok(server) = TcpStream::connect(&target) else {
+                    continue;
+                };
+                all.lock()
+                    .unwrap()
+                    .extend([client.try_clone().unwrap(), server.try_clone().unwrap()]);
+                let (mut c_in, mut s_out) =
+                    (client.try_clone().unwrap(), server.try_clone().unwrap());
+                let count = count.clone();
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 65536];
+                    while let Ok(n) = c_in.read(&mut buf) {
+                        if n == 0 || s_out.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                        let hits = buf[..n]
+                            .windows(14)
+                            .filter(|w| w == b"POST /v3/watch")
+                            .count();
+                        count.fetch_add(hits, Ordering::SeqCst);
+                    }
+                    let _ = s_out.shutdown(std::net::Shutdown::Both);
+                });
+                let (mut s_in, mut c_out) = (server, client);
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut s_in, &mut c_out);
+                    let _ = c_out.shutdown(std::net::Shutdown::Both);
+                });
+            }
+        });
+        Proxy {
+            port,
+            watch_requests,
+            conns,
+        }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn watch_requests(&self) -> usize {
+        self.watch_requests.load(Ordering::SeqCst)
+    }
+
+    /// Cuts every connection made so far (new ones are still accepted).
+    pub fn cut_all(&self) {
+        for c in self.conns.lock().unwrap().drain(..) {
+            let _ = c.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+/// The store's current revision (from a raw gateway range).
+pub fn current_revision() -> i64 {
+    let url = format!("http://{}/v3/kv/range", endpoint());
+    let body = ureq::post(&url)
+        .send(&b"{\"key\":\"AA==\"}"[..])
+        .unwrap()
+        .into_body()
+        .read_to_string()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    v["header"]["revision"].as_str().unwrap().parse().unwrap()
+}

@@ -1,0 +1,105 @@
+# libetcdapi: build, test, demo, bench, install.
+#   make          libraries + C programs in build/
+#   make check    every test (Rust + C harness) against a throwaway local etcd
+#   make demo     the example CLI through every call against a throwaway etcd
+#   make bench    throughput and latency figures (no pass/fail)
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+LIBDIR  ?= $(PREFIX)/lib
+INCDIR  ?= $(PREFIX)/include
+
+CARGO   ?= cargo
+CC      ?= cc
+CXX     ?= c++
+CFLAGS  ?= -O2 -g
+WARN    := -Wall -Wextra -Werror
+VERSION := 1.0.0
+SOMAJOR := 1
+
+B       := build
+REL     := target/release
+SONAME  := libetcdapi.so.$(SOMAJOR)
+ETCDLOCAL := c-tests/etcd-local
+
+LIBS    := $(B)/libetcdapi.so.$(VERSION) $(B)/$(SONAME) $(B)/libetcdapi.so \
+           $(B)/libetcd.so $(B)/libetcdapi.a
+PROGS   := $(B)/etcd-test $(B)/harness $(B)/bench
+LINK    := -L$(B) -letcdapi -Wl,-rpath,'$$ORIGIN' -lpthread
+
+RUST_SRC := Cargo.toml Cargo.lock build.rs $(shell find src -name '*.rs')
+
+.PHONY: all check check-header check-exports test-rust test-c demo bench install clean
+
+all: $(LIBS) $(PROGS)
+
+$(REL)/libetcdapi.so $(REL)/libetcdapi.a include/etcd-api.h: $(RUST_SRC)
+	$(CARGO) build --release
+	@touch $(REL)/libetcdapi.so $(REL)/libetcdapi.a
+
+$(B):
+	mkdir -p $(B)
+
+$(B)/libetcdapi.so.$(VERSION): $(REL)/libetcdapi.so | $(B)
+	cp $< $@
+$(B)/$(SONAME): $(B)/libetcdapi.so.$(VERSION)
+	ln -sf libetcdapi.so.$(VERSION) $@
+$(B)/libetcdapi.so: $(B)/$(SONAME)
+	ln -sf $(SONAME) $@
+# The original library's name, so programs linked with -letcd run with ours.
+$(B)/libetcd.so: $(B)/$(SONAME)
+	ln -sf $(SONAME) $@
+$(B)/libetcdapi.a: $(REL)/libetcdapi.a | $(B)
+	cp $< $@
+
+$(B)/%: c-tests/%.c include/etcd-api.h $(B)/libetcdapi.so
+	$(CC) $(CFLAGS) $(WARN) -std=c99 -D_POSIX_C_SOURCE=200809L -Iinclude -o $@ $< $(LINK)
+
+check: all check-header check-exports test-rust test-c
+	@echo "make check: all passed"
+
+# The committed header must be what cbindgen generates from the sources,
+# and must take the original prototypes beside it, as C and as C++.
+check-header: include/etcd-api.h
+	@if git rev-parse --git-dir >/dev/null 2>&1; then \
+	  git diff --exit-code HEAD -- include/etcd-api.h || \
+	  { echo "include/etcd-api.h differs from the committed one: commit the regenerated header"; exit 1; }; \
+	fi
+	$(CC) -std=c99 -pedantic $(WARN) -Iinclude -c c-tests/header_check.c -o $(B)/header_check_c.o
+	$(CXX) -x c++ -pedantic $(WARN) -Iinclude -c c-tests/header_check.c -o $(B)/header_check_cxx.o
+	@echo "header: fresh, compiles as C and C++"
+
+# Only the etcd_* functions may be exported from the shared library.
+check-exports: $(B)/libetcdapi.so
+	@bad=$$(nm -D --defined-only $(B)/libetcdapi.so | awk '{print $$3}' | grep -v '^etcd_' || true); \
+	if [ -n "$$bad" ]; then echo "unexpected exports: $$bad"; exit 1; fi; \
+	echo "exports: $$(nm -D --defined-only $(B)/libetcdapi.so | grep -c ' T etcd_') etcd_* functions, nothing else"
+
+test-rust:
+	$(ETCDLOCAL) run -- $(CARGO) test --release
+
+test-c: $(B)/harness
+	$(ETCDLOCAL) run -- $(B)/harness
+
+demo: all
+	$(ETCDLOCAL) run -- c-tests/demo.sh $(B)/etcd-test
+
+bench: all
+	$(ETCDLOCAL) run -- $(B)/bench
+
+install: all
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(LIBDIR)/pkgconfig
+	install -m 755 $(B)/libetcdapi.so.$(VERSION) $(DESTDIR)$(LIBDIR)/
+	ln -sf libetcdapi.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libetcdapi.so
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libetcd.so
+	install -m 644 $(B)/libetcdapi.a $(DESTDIR)$(LIBDIR)/
+	install -m 644 include/etcd-api.h $(DESTDIR)$(INCDIR)/
+	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$(LIBDIR)' 'includedir=$(INCDIR)' '' \
+	  'Name: etcdapi' 'Description: C interface to etcd (drop-in replacement for etcd-api)' \
+	  'Version: $(VERSION)' 'Libs: -L$${libdir} -letcdapi' 'Libs.private: -lpthread -ldl -lm' \
+	  'Cflags: -I$${includedir}' > $(DESTDIR)$(LIBDIR)/pkgconfig/etcdapi.pc
+
+clean:
+	rm -rf $(B)
+	$(CARGO) clean
