@@ -24,7 +24,7 @@ ETCDLOCAL := c-tests/etcd-local
 
 LIBS    := $(B)/libetcdapi.so.$(VERSION) $(B)/$(SONAME) $(B)/libetcdapi.so \
            $(B)/libetcd.so $(B)/libetcdapi.a
-PROGS   := $(B)/etcd-test $(B)/harness $(B)/bench
+PROGS   := $(B)/etcd-test $(B)/harness $(B)/bench $(B)/leader
 LINK    := -L$(B) -letcdapi -Wl,-rpath,'$$ORIGIN' -lpthread
 
 RUST_SRC := Cargo.toml Cargo.lock build.rs $(shell find src -name '*.rs')
