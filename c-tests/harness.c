@@ -1,0 +1,1354 @@
+/*
+ * harness: the C test harness for libetcdapi, through its public C API only.
+ *
+ * Run against a real, throw-away etcd whose endpoint (host:port) is in
+ * $ETCDAPI_TEST_ENDPOINT, normally via
+ *
+ *     c-tests/etcd-local run -- build/harness
+ *
+ * Every check counts a pass or a failure; a failure prints file:line, what
+ * was checked and the actual value.  The last line is always
+ * "N passed, N failed"; the exit status is 1 if anything failed.
+ *
+ * Keys live under a per-run prefix (/harness-<pid>-<time>) so that reruns
+ * against the same etcd do not see each other's keys.  etcdctl (on PATH,
+ * as etcd-local provides) is used as the independent witness for interop,
+ * the leader ID and lock keys.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "etcd-api.h"
+
+/* ------------------------------------------------------------------ */
+/* Counting and reporting                                             */
+/* ------------------------------------------------------------------ */
+
+/* Checks may run on several threads (threads and lock sections). */
+static pthread_mutex_t report_mu = PTHREAD_MUTEX_INITIALIZER;
+static int passed, failed;
+
+static void print_summary_locked(void)
+{
+    printf("%d passed, %d failed\n", passed, failed);
+    fflush(stdout);
+}
+
+static void record(int ok, const char *file, int line, const char *fmt, ...)
+{
+    va_list ap;
+    pthread_mutex_lock(&report_mu);
+    if (ok) {
+        passed++;
+    } else {
+        failed++;
+        printf("FAIL %s:%d: ", file, line);
+        va_start(ap, fmt);
+        vprintf(fmt, ap);
+        va_end(ap);
+        printf("\n");
+        fflush(stdout);
+    }
+    pthread_mutex_unlock(&report_mu);
+}
+
+/*
+ * Render a possibly-NULL, possibly-binary string for a failure message:
+ * escaped, cut after 60 bytes, with its length.  Rotating buffers so that
+ * one message can show two strings.
+ */
+static const char *show(const char *s)
+{
+    static __thread char bufs[4][400];
+    static __thread int next;
+    char *b = bufs[next++ & 3];
+    size_t len, i, o = 0;
+    if (!s)
+        return "(null)";
+    len = strlen(s);
+    b[o++] = '"';
+    for (i = 0; i < len && i < 60; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '\\' || c == '"')
+            o += (size_t)sprintf(b + o, "\\%c", c);
+        else if (c == '\n')
+            o += (size_t)sprintf(b + o, "\\n");
+        else if (c < 32 || c > 126)
+            o += (size_t)sprintf(b + o, "\\x%02x", c);
+        else
+            b[o++] = (char)c;
+    }
+    o += (size_t)sprintf(b + o, "\"%s (%zu bytes)", len > 60 ? "..." : "", len);
+    b[o] = '\0';
+    return b;
+}
+
+static const char *rc_name(etcd_result r)
+{
+    switch (r) {
+    case ETCD_OK: return "ETCD_OK";
+    case ETCD_PROTOCOL_ERROR: return "ETCD_PROTOCOL_ERROR";
+    case ETCD_WTF: return "ETCD_WTF";
+    }
+    return "(not an etcd_result)";
+}
+
+static const char *errmsg_or_null(void)
+{
+    const char *m = etcd_errmsg();
+    return m ? m : "(null)";
+}
+
+static int errmsg_nonempty(void)
+{
+    const char *m = etcd_errmsg();
+    return m && *m;
+}
+
+#define CHECK(cond, what) \
+    record(!!(cond), __FILE__, __LINE__, "%s (last errmsg: %s)", (what), errmsg_or_null())
+
+/* a and b are evaluated once; a may be NULL (a failure unless b is too). */
+#define CHECK_STR_EQ(a, b, what) do {                                       \
+        const char *a_ = (a), *b_ = (b);                                    \
+        int ok_ = (a_ && b_) ? strcmp(a_, b_) == 0 : a_ == b_;              \
+        record(ok_, __FILE__, __LINE__, "%s: got %s, want %s (last errmsg: %s)", \
+               (what), show(a_), show(b_), ok_ ? "" : errmsg_or_null());    \
+    } while (0)
+
+#define CHECK_INT_EQ(a, b, what) do {                                       \
+        long long a_ = (long long)(a), b_ = (long long)(b);                 \
+        record(a_ == b_, __FILE__, __LINE__, "%s: got %lld, want %lld",     \
+               (what), a_, b_);                                             \
+    } while (0)
+
+#define CHECK_RC(a, b, what) do {                                           \
+        etcd_result a_ = (a), b_ = (b);                                     \
+        record(a_ == b_, __FILE__, __LINE__, "%s: got %s (%d), want %s (last errmsg: %s)", \
+               (what), rc_name(a_), (int)a_, rc_name(b_),                   \
+               a_ == b_ ? "" : errmsg_or_null());                           \
+    } while (0)
+
+#define CHECK_NULL(p, what) do {                                            \
+        const char *p_ = (p);                                               \
+        record(p_ == NULL, __FILE__, __LINE__, "%s: got %s, want NULL",     \
+               (what), show(p_));                                           \
+    } while (0)
+
+#define CHECK_ERRMSG(what) \
+    record(errmsg_nonempty(), __FILE__, __LINE__, "%s: etcd_errmsg() is empty or NULL", (what))
+
+/* ------------------------------------------------------------------ */
+/* Time and a watchdog                                                */
+/* ------------------------------------------------------------------ */
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts;
+    ts.tv_sec = ms / 1000;
+    ts.tv_nsec = (ms % 1000) * 1000000L;
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+/*
+ * A broken watch or lock blocks forever by design of the API.  Rather than
+ * hang CI, each section runs under a deadline; when it passes, the
+ * watchdog reports the hang as a failure, prints the summary line and ends
+ * the process.
+ */
+static pthread_mutex_t wd_mu = PTHREAD_MUTEX_INITIALIZER;
+static double wd_deadline;          /* 0: disarmed */
+static const char *wd_what = "";
+
+static void watchdog_arm(double seconds, const char *what)
+{
+    pthread_mutex_lock(&wd_mu);
+    wd_deadline = now() + seconds;
+    wd_what = what;
+    pthread_mutex_unlock(&wd_mu);
+}
+
+static void *watchdog_main(void *unused)
+{
+    (void)unused;
+    for (;;) {
+        sleep_ms(100);
+        pthread_mutex_lock(&wd_mu);
+        if (wd_deadline > 0 && now() > wd_deadline) {
+            pthread_mutex_lock(&report_mu);
+            failed++;
+            printf("FAIL %s: timed out (a call blocked); giving up\n", wd_what);
+            print_summary_locked();
+            _exit(1);
+        }
+        pthread_mutex_unlock(&wd_mu);
+    }
+    return NULL;
+}
+
+static void section(const char *name, double limit_seconds)
+{
+    printf("== %s\n", name);
+    fflush(stdout);
+    watchdog_arm(limit_seconds, name);
+}
+
+/* ------------------------------------------------------------------ */
+/* Keys, endpoint, helpers                                            */
+/* ------------------------------------------------------------------ */
+
+static char endpoint[256];          /* host:port of the test etcd */
+static char ep_host[256];
+static unsigned short ep_port;
+static char prefix[64];             /* "/harness-<pid>-<time>" */
+
+/*
+ * K("/x/y") -> "/harness-.../x/y" in one of several rotating buffers, so
+ * that a call can take a few keys.  Main thread only (threads build their
+ * own keys).
+ */
+static char *K(const char *suffix)
+{
+    static char bufs[16][512];
+    static int next;
+    char *b = bufs[next++ & 15];
+    snprintf(b, sizeof bufs[0], "%s%s", prefix, suffix);
+    return b;
+}
+
+/*
+ * The API takes char *, and the library must not write through it; pass
+ * copies so that string literals are never handed over as writable.
+ */
+static etcd_session open_str(const char *s)
+{
+    char *copy;
+    etcd_session sess;
+    if (!s)
+        return etcd_open_str(NULL);
+    copy = strdup(s);
+    if (!copy)
+        abort();
+    sess = etcd_open_str(copy);
+    free(copy);
+    return sess;
+}
+
+/* get and compare, freeing the result. */
+#define CHECK_GET(sess, key, want, what) do {                               \
+        char *got_ = etcd_get((sess), (key));                               \
+        CHECK_STR_EQ(got_, (want), (what));                                 \
+        free(got_);                                                         \
+    } while (0)
+
+#define CHECK_GET_NULL(sess, key, what) do {                                \
+        char *got_ = etcd_get((sess), (key));                               \
+        CHECK_NULL(got_, (what));                                           \
+        free(got_);                                                         \
+    } while (0)
+
+static int is_lower_hex(const char *s, size_t maxlen)
+{
+    size_t n = 0;
+    if (!s || !*s)
+        return 0;
+    for (; s[n]; n++)
+        if (!((s[n] >= '0' && s[n] <= '9') || (s[n] >= 'a' && s[n] <= 'f')))
+            return 0;
+    return n <= maxlen;
+}
+
+/*
+ * Run a shell command and return everything it printed on stdout
+ * (malloc'd, NUL-terminated; *len excludes the NUL), or NULL if it could
+ * not run or exited non-zero.
+ */
+static char *run_capture(const char *cmd, size_t *len)
+{
+    FILE *p = popen(cmd, "r");
+    char *buf = NULL;
+    size_t n = 0, cap = 0, got;
+    int status;
+    if (!p)
+        return NULL;
+    for (;;) {
+        if (cap - n < 4096) {
+            char *nb;
+            cap = cap ? cap * 2 : 8192;
+            nb = realloc(buf, cap);
+            if (!nb)
+                abort();
+            buf = nb;
+        }
+        got = fread(buf + n, 1, cap - n - 1, p);
+        if (got == 0)
+            break;
+        n += got;
+    }
+    status = pclose(p);
+    if (status != 0) {
+        free(buf);
+        return NULL;
+    }
+    buf[n] = '\0';
+    if (len)
+        *len = n;
+    return buf;
+}
+
+/*
+ * etcdctl against the test etcd.  --endpoints is given explicitly (the
+ * brief's contract), so ETCDCTL_ENDPOINTS must be unset: etcdctl 3.4
+ * refuses to start when a flag and its environment variable are both set.
+ */
+static void etcdctl_cmd(char *out, size_t n, const char *args)
+{
+    snprintf(out, n,
+             "env -u ETCDCTL_ENDPOINTS ETCDCTL_API=3 etcdctl "
+             "--endpoints=http://%s %s", endpoint, args);
+}
+
+/* Two ports nothing listens on: bind both (so they differ), then close. */
+static int free_ports(unsigned short *a, unsigned short *b)
+{
+    int fds[2], i;
+    unsigned short ports[2];
+    for (i = 0; i < 2; i++) {
+        struct sockaddr_in sa;
+        socklen_t sl = sizeof sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sin_family = AF_INET;
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        sa.sin_port = 0;
+        fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+        if (fds[i] < 0 || bind(fds[i], (struct sockaddr *)&sa, sizeof sa) != 0
+                || getsockname(fds[i], (struct sockaddr *)&sa, &sl) != 0)
+            return -1;
+        ports[i] = ntohs(sa.sin_port);
+    }
+    close(fds[0]);
+    close(fds[1]);
+    *a = ports[0];
+    *b = ports[1];
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Sections                                                           */
+/* ------------------------------------------------------------------ */
+
+static void test_open(void)
+{
+    char buf[512];
+    etcd_session s;
+
+    section("open", 60);
+
+    s = open_str(endpoint);
+    CHECK(s != NULL, "etcd_open_str(host:port)");
+    if (s) {
+        CHECK_RC(etcd_set(s, K("/open/plain"), "p", NULL, 0), ETCD_OK, "set via host:port session");
+        CHECK_GET(s, K("/open/plain"), "p", "get via host:port session");
+        etcd_close_str(s);
+    }
+
+    snprintf(buf, sizeof buf, "http://%s", endpoint);
+    s = open_str(buf);
+    CHECK(s != NULL, "etcd_open_str(http://host:port)");
+    if (s) {
+        CHECK_RC(etcd_set(s, K("/open/http"), "h", NULL, 0), ETCD_OK, "set via http:// session");
+        CHECK_GET(s, K("/open/http"), "h", "get via http:// session");
+        etcd_close_str(s);
+    }
+
+    /* A dead server first: the request must fail over to the live one. */
+    snprintf(buf, sizeof buf, "127.0.0.1:1 , %s", endpoint);
+    s = open_str(buf);
+    CHECK(s != NULL, "etcd_open_str(dead , live)");
+    if (s) {
+        CHECK_RC(etcd_set(s, K("/open/failover"), "f", NULL, 0), ETCD_OK, "set fails over past a dead server");
+        CHECK_GET(s, K("/open/failover"), "f", "get fails over past a dead server");
+        etcd_close_str(s);
+    }
+
+    /* Nothing usable, or a bad port: NULL, never a silent port 0. */
+    {
+        static const char *const bad[] = {
+            "", "   ,;", "127.0.0.1:abc", "127.0.0.1:99999", "127.0.0.1:",
+        };
+        size_t i;
+        s = etcd_open_str(NULL);
+        CHECK(s == NULL, "etcd_open_str(NULL) is NULL");
+        CHECK_ERRMSG("etcd_open_str(NULL)");
+        if (s)
+            etcd_close_str(s);
+        for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+            char what[128];
+            s = open_str(bad[i]);
+            snprintf(what, sizeof what, "etcd_open_str(\"%s\") is NULL", bad[i]);
+            CHECK(s == NULL, what);
+            CHECK_ERRMSG(what);
+            if (s)
+                etcd_close_str(s);
+        }
+    }
+
+    /* etcd_open with an array; the library copies and never writes it. */
+    {
+        char host[256], host_before[256];
+        etcd_server list[3];
+        etcd_server before[3];
+
+        snprintf(host, sizeof host, "%s", ep_host);
+        list[0].host = host;
+        list[0].port = ep_port;
+        list[1].host = NULL;
+        list[1].port = 0;
+        memcpy(before, list, sizeof list[0] * 2);
+        memcpy(host_before, host, sizeof host);
+
+        s = etcd_open(list);
+        CHECK(s != NULL, "etcd_open(array)");
+        CHECK(memcmp(before, list, sizeof list[0] * 2) == 0, "etcd_open left the array alone");
+        CHECK(memcmp(host_before, host, sizeof host) == 0, "etcd_open left the host string alone");
+        if (s) {
+            /* Scribble on our copy: the session must not depend on it. */
+            memset(host, 'x', 20);
+            host[20] = '\0';
+            list[0].port = 1;
+            CHECK_RC(etcd_set(s, K("/open/array"), "a", NULL, 0), ETCD_OK, "set via etcd_open session (caller's array scribbled on)");
+            CHECK_GET(s, K("/open/array"), "a", "get via etcd_open session");
+            etcd_close(s);
+        }
+
+        /* Dead server first in the array, too. */
+        snprintf(host, sizeof host, "%s", ep_host);
+        list[0].host = "127.0.0.1";
+        list[0].port = 1;
+        list[1].host = host;
+        list[1].port = ep_port;
+        list[2].host = NULL;
+        list[2].port = 0;
+        memcpy(before, list, sizeof list);
+        s = etcd_open(list);
+        CHECK(s != NULL, "etcd_open(dead, live)");
+        if (s) {
+            CHECK_GET(s, K("/open/array"), "a", "etcd_open session fails over");
+            etcd_close(s);
+        }
+        CHECK(memcmp(before, list, sizeof list) == 0, "etcd_open/close left the array alone");
+        CHECK_STR_EQ(host, ep_host, "host string unchanged after close");
+
+        s = etcd_open(NULL);
+        CHECK(s == NULL, "etcd_open(NULL) is NULL");
+        if (s)
+            etcd_close(s);
+        list[0].host = NULL;
+        list[0].port = 0;
+        s = etcd_open(list);
+        CHECK(s == NULL, "etcd_open(empty array) is NULL");
+        if (s)
+            etcd_close(s);
+    }
+
+    etcd_close(NULL);
+    etcd_close_str(NULL);
+    CHECK(1, "etcd_close(NULL) and etcd_close_str(NULL) are no-ops");
+}
+
+static void test_set_get(etcd_session s)
+{
+    char canon[512], alt[512];
+    char *v;
+
+    section("set/get", 60);
+
+    CHECK_RC(etcd_set(s, K("/sg/a"), "v1", NULL, 0), ETCD_OK, "set");
+    CHECK_GET(s, K("/sg/a"), "v1", "get after set");
+    CHECK_RC(etcd_set(s, K("/sg/a"), "v2", NULL, 0), ETCD_OK, "overwrite");
+    CHECK_GET(s, K("/sg/a"), "v2", "get after overwrite");
+
+    CHECK_RC(etcd_set(s, K("/sg/empty"), "", NULL, 0), ETCD_OK, "set empty value");
+    CHECK_GET(s, K("/sg/empty"), "", "empty value reads back as \"\", not NULL");
+
+    /* Canonical form: leading '/', no repeated or trailing slashes. */
+    snprintf(canon, sizeof canon, "%s/sg/canon", prefix);
+    CHECK_RC(etcd_set(s, canon + 1, "c", NULL, 0), ETCD_OK, "set without leading slash");
+    CHECK_GET(s, canon, "c", "get /key");
+    snprintf(alt, sizeof alt, "/%s//sg//canon/", prefix);
+    CHECK_GET(s, alt, "c", "get //key/ (doubled and trailing slashes)");
+    snprintf(alt, sizeof alt, "%s/sg/canon/", prefix + 1);
+    CHECK_GET(s, alt, "c", "get key/ (no leading, trailing slash)");
+
+    v = etcd_get(s, K("/sg/missing"));
+    CHECK_NULL(v, "missing key");
+    CHECK_ERRMSG("missing key");
+    free(v);
+
+    /* Every byte 1..255, not UTF-8: must pass through byte-exact. */
+    {
+        char all[256];
+        int i;
+        for (i = 1; i < 256; i++)
+            all[i - 1] = (char)i;
+        all[255] = '\0';
+        CHECK_RC(etcd_set(s, K("/sg/bytes"), all, NULL, 0), ETCD_OK, "set bytes 1..255");
+        v = etcd_get(s, K("/sg/bytes"));
+        CHECK(v && strlen(v) == 255 && memcmp(v, all, 255) == 0, "bytes 1..255 round-trip byte-exact");
+        if (v && !(strlen(v) == 255 && memcmp(v, all, 255) == 0))
+            printf("     got %s\n", show(v));
+        free(v);
+    }
+
+    /* Large values: 1,000,000 bytes fits etcd's default 1.5 MiB request
+     * limit, 1,600,000 does not and is etcd refusing (not our failure). */
+    {
+        size_t n = 1000000, i;
+        char *big = malloc(1600001);
+        if (!big)
+            abort();
+        for (i = 0; i < 1600000; i++)
+            big[i] = (char)('a' + (i * 7 + i / 26) % 26);
+        big[n] = '\0';
+        CHECK_RC(etcd_set(s, K("/sg/big"), big, NULL, 0), ETCD_OK, "set 1,000,000-byte value");
+        v = etcd_get(s, K("/sg/big"));
+        CHECK(v && strlen(v) == n && memcmp(v, big, n) == 0, "1,000,000-byte value round-trips");
+        if (v)
+            CHECK_INT_EQ(strlen(v), n, "length of 1,000,000-byte value");
+        free(v);
+
+        big[n] = 'a' + (char)((n * 7 + n / 26) % 26);
+        big[1600000] = '\0';
+        CHECK_RC(etcd_set(s, K("/sg/huge"), big, NULL, 0), ETCD_PROTOCOL_ERROR, "set 1,600,000-byte value is refused");
+        CHECK_ERRMSG("1,600,000-byte value");
+        CHECK_GET_NULL(s, K("/sg/huge"), "refused huge value was not stored");
+        free(big);
+    }
+}
+
+static void test_listing(etcd_session s)
+{
+    char want[1024];
+
+    section("directory listing", 60);
+
+    CHECK_RC(etcd_set(s, K("/d/b"), "B", NULL, 0), ETCD_OK, "set d/b");
+    CHECK_RC(etcd_set(s, K("/d/a"), "A", NULL, 0), ETCD_OK, "set d/a");
+    CHECK_RC(etcd_set(s, K("/d/c/x"), "X", NULL, 0), ETCD_OK, "set d/c/x");
+    CHECK_RC(etcd_set(s, K("/d/c/y"), "Y", NULL, 0), ETCD_OK, "set d/c/y");
+    CHECK_RC(etcd_set(s, K("/d/_hidden"), "H", NULL, 0), ETCD_OK, "set d/_hidden");
+    /* Siblings that share the prefix bytes but are not below /d/. */
+    CHECK_RC(etcd_set(s, K("/d-x"), "sib1", NULL, 0), ETCD_OK, "set d-x");
+    CHECK_RC(etcd_set(s, K("/dx"), "sib2", NULL, 0), ETCD_OK, "set dx");
+
+    snprintf(want, sizeof want, "%s/d/a\n%s/d/b\n%s/d/c", prefix, prefix, prefix);
+    CHECK_GET(s, K("/d"), want, "listing of d: sorted, _hidden left out, c once, siblings absent");
+    CHECK_GET(s, K("/d/"), want, "listing of d/ (trailing slash)");
+    snprintf(want, sizeof want, "%s/d/c/x\n%s/d/c/y", prefix, prefix);
+    CHECK_GET(s, K("/d/c"), want, "listing of d/c");
+    CHECK_GET(s, K("/d/_hidden"), "H", "_hidden readable by full path");
+}
+
+static void test_cas(etcd_session s)
+{
+    section("compare-and-swap", 60);
+
+    CHECK_RC(etcd_set(s, K("/cas/k"), "one", NULL, 0), ETCD_OK, "set initial");
+    CHECK_RC(etcd_set(s, K("/cas/k"), "two", "one", 0), ETCD_OK, "CAS with matching precond");
+    CHECK_GET(s, K("/cas/k"), "two", "value after CAS");
+    CHECK_RC(etcd_set(s, K("/cas/k"), "three", "one", 0), ETCD_PROTOCOL_ERROR, "CAS with wrong precond");
+    CHECK_ERRMSG("CAS with wrong precond");
+    CHECK_GET(s, K("/cas/k"), "two", "value unchanged after failed CAS");
+    CHECK_RC(etcd_set(s, K("/cas/missing"), "x", "anything", 0), ETCD_PROTOCOL_ERROR, "CAS on a missing key");
+    CHECK_GET_NULL(s, K("/cas/missing"), "missing key still missing after failed CAS");
+    CHECK_RC(etcd_set(s, K("/cas/k"), "", "two", 0), ETCD_OK, "CAS to empty value");
+    CHECK_RC(etcd_set(s, K("/cas/k"), "four", "", 0), ETCD_OK, "CAS with empty precond on an empty value");
+    CHECK_GET(s, K("/cas/k"), "four", "value after CAS from empty");
+    /* An empty precond is not "missing": on a missing key it still fails. */
+    CHECK_RC(etcd_set(s, K("/cas/missing"), "x", "", 0), ETCD_PROTOCOL_ERROR, "CAS with empty precond on a missing key");
+    CHECK_GET_NULL(s, K("/cas/missing"), "missing key still missing after failed empty-precond CAS");
+}
+
+static void test_ttl(etcd_session s)
+{
+    section("ttl", 60);
+
+    CHECK_RC(etcd_set(s, K("/ttl/k"), "t", NULL, 2), ETCD_OK, "set with ttl 2");
+    CHECK_GET(s, K("/ttl/k"), "t", "ttl key readable at once");
+    /* etcd revokes expired leases in a background loop; 4 s is ample. */
+    sleep_ms(4000);
+    CHECK_GET_NULL(s, K("/ttl/k"), "ttl key gone after ~4 s");
+}
+
+static void test_delete(etcd_session s)
+{
+    char want[1024];
+
+    section("delete", 60);
+
+    CHECK_RC(etcd_set(s, K("/del/k"), "x", NULL, 0), ETCD_OK, "set");
+    CHECK_RC(etcd_delete(s, K("/del/k")), ETCD_OK, "delete existing");
+    CHECK_GET_NULL(s, K("/del/k"), "get after delete");
+    CHECK_RC(etcd_delete(s, K("/del/k")), ETCD_PROTOCOL_ERROR, "delete again");
+    CHECK_ERRMSG("delete of a missing key");
+
+    /* /d has children (listing section) but no value of its own. */
+    CHECK_RC(etcd_delete(s, K("/d")), ETCD_PROTOCOL_ERROR, "delete of a directory-only key");
+    snprintf(want, sizeof want, "%s/d/a\n%s/d/b\n%s/d/c", prefix, prefix, prefix);
+    CHECK_GET(s, K("/d"), want, "children intact after refused directory delete");
+    CHECK_GET(s, K("/d/c/x"), "X", "grandchild intact");
+}
+
+static void test_leader(etcd_session s)
+{
+    char cmd[1024];
+    char *leader, *out, *p;
+    unsigned long long ours, theirs;
+
+    section("leader", 60);
+
+    leader = etcd_leader(s);
+    CHECK(leader != NULL, "etcd_leader non-NULL");
+    if (!leader)
+        return;
+    CHECK(is_lower_hex(leader, 16), "leader is 1..16 lowercase hex digits");
+    if (!is_lower_hex(leader, 16))
+        printf("     leader was %s\n", show(leader));
+    ours = strtoull(leader, NULL, 16);
+
+    etcdctl_cmd(cmd, sizeof cmd, "endpoint status -w json 2>/dev/null");
+    out = run_capture(cmd, NULL);
+    CHECK(out != NULL, "etcdctl endpoint status -w json ran");
+    if (out) {
+        /* JSON numbers here are exact uint64: parse the digits ourselves. */
+        p = strstr(out, "\"leader\":");
+        CHECK(p != NULL, "etcdctl status has a \"leader\" field");
+        if (p) {
+            char *end;
+            p += strlen("\"leader\":");
+            errno = 0;
+            theirs = strtoull(p, &end, 10);
+            CHECK(end != p && errno == 0, "etcdctl leader field is a number");
+            if (end != p && errno == 0) {
+                record(ours == theirs, __FILE__, __LINE__,
+                       "leader %s (%llu) equals etcdctl's %llu (%llx)",
+                       leader, ours, theirs, theirs);
+            }
+        }
+        free(out);
+    }
+    free(leader);
+}
+
+static void test_null_args(etcd_session s)
+{
+    char *k = NULL, *v = NULL, *idx = NULL;
+    int in = 1, out = 0;
+    char *r;
+
+    section("NULL and bad arguments", 60);
+
+    r = etcd_get(NULL, K("/null/k"));
+    CHECK_NULL(r, "etcd_get(NULL session)");
+    CHECK_ERRMSG("etcd_get(NULL session)");
+    free(r);
+    CHECK_RC(etcd_set(NULL, K("/null/k"), "v", NULL, 0), ETCD_WTF, "etcd_set(NULL session)");
+    CHECK_ERRMSG("etcd_set(NULL session)");
+    CHECK_RC(etcd_delete(NULL, K("/null/k")), ETCD_WTF, "etcd_delete(NULL session)");
+    CHECK_ERRMSG("etcd_delete(NULL session)");
+    r = etcd_leader(NULL);
+    CHECK_NULL(r, "etcd_leader(NULL session)");
+    CHECK_ERRMSG("etcd_leader(NULL session)");
+    free(r);
+    CHECK_RC(etcd_watch(NULL, K("/null"), &k, &v, &in, &out), ETCD_WTF, "etcd_watch(NULL session)");
+    CHECK_ERRMSG("etcd_watch(NULL session)");
+    free(k);
+    free(v);
+    k = v = NULL;
+    CHECK_RC(etcd_lock(NULL, K("/null/l"), 10, NULL, &idx), ETCD_WTF, "etcd_lock(NULL session)");
+    CHECK_ERRMSG("etcd_lock(NULL session)");
+    free(idx);
+    idx = NULL;
+    CHECK_RC(etcd_unlock(NULL, K("/null/l"), "1234abcd"), ETCD_WTF, "etcd_unlock(NULL session)");
+    CHECK_ERRMSG("etcd_unlock(NULL session)");
+
+    CHECK_RC(etcd_set(s, NULL, "v", NULL, 0), ETCD_WTF, "etcd_set(NULL key)");
+    CHECK_ERRMSG("etcd_set(NULL key)");
+    CHECK_RC(etcd_set(s, K("/null/k"), NULL, NULL, 0), ETCD_WTF, "etcd_set(NULL value)");
+    CHECK_ERRMSG("etcd_set(NULL value)");
+    CHECK_GET_NULL(s, K("/null/k"), "nothing stored by etcd_set(NULL value)");
+    r = etcd_get(s, NULL);
+    CHECK_NULL(r, "etcd_get(NULL key)");
+    CHECK_ERRMSG("etcd_get(NULL key)");
+    free(r);
+    CHECK_RC(etcd_delete(s, NULL), ETCD_WTF, "etcd_delete(NULL key)");
+    CHECK_ERRMSG("etcd_delete(NULL key)");
+}
+
+static void test_dead_servers(void)
+{
+    unsigned short p1, p2;
+    char list[128];
+    etcd_session s;
+    double t0, elapsed;
+    char *r;
+    const char *m;
+
+    section("dead servers", 60);
+
+    if (free_ports(&p1, &p2) != 0) {
+        CHECK(0, "could not pick two free ports");
+        return;
+    }
+    snprintf(list, sizeof list, "127.0.0.1:%u,127.0.0.1:%u", p1, p2);
+    s = open_str(list);
+    CHECK(s != NULL, "etcd_open_str(two dead servers) still opens (no I/O at open)");
+    if (!s)
+        return;
+
+    t0 = now();
+    CHECK_RC(etcd_set(s, K("/dead/k"), "v", NULL, 0), ETCD_WTF, "set with no server reachable");
+    m = etcd_errmsg();
+    CHECK(m && strstr(m, "127.0.0.1"), "set's errmsg names a server");
+    r = etcd_get(s, K("/dead/k"));
+    CHECK_NULL(r, "get with no server reachable");
+    free(r);
+    m = etcd_errmsg();
+    CHECK(m && strstr(m, "127.0.0.1"), "get's errmsg names a server");
+    r = etcd_leader(s);
+    CHECK_NULL(r, "leader with no server reachable");
+    free(r);
+    m = etcd_errmsg();
+    CHECK(m && strstr(m, "127.0.0.1"), "leader's errmsg names a server");
+    elapsed = now() - t0;
+    record(elapsed < 10.0, __FILE__, __LINE__,
+           "dead servers answered in %.2f s, want < 10 s", elapsed);
+    printf("     (dead-server calls took %.3f s; errmsg: %s)\n", elapsed, errmsg_or_null());
+    etcd_close_str(s);
+}
+
+static void test_interop(etcd_session s)
+{
+    char key[128], cmd[2048], name[512];
+    char *out;
+    size_t len;
+    /* Shell-hostile characters: the witness must see exactly these bytes. */
+    const char *value = "hello world\t\"quoted\" $HOME `x` \\ \xc3\xbc end";
+
+    section("interop with etcdctl", 60);
+
+    /* foo-harness-... written without a leading slash is /foo-harness-... */
+    snprintf(key, sizeof key, "foo-%s", prefix + 1);
+    CHECK_RC(etcd_set(s, key, (char *)value, NULL, 0), ETCD_OK, "etcd_set for etcdctl");
+    snprintf(name, sizeof name, "get --print-value-only /%s", key);
+    etcdctl_cmd(cmd, sizeof cmd, name);
+    out = run_capture(cmd, &len);
+    CHECK(out != NULL, "etcdctl get ran");
+    if (out) {
+        /* etcdctl prints the value and one newline. */
+        if (len > 0 && out[len - 1] == '\n')
+            out[--len] = '\0';
+        CHECK_INT_EQ(len, strlen(value), "etcdctl sees the value's length");
+        CHECK_STR_EQ(out, value, "etcdctl sees etcd_set's value byte-exact");
+        free(out);
+    }
+
+    /* Non-UTF-8 too. */
+    {
+        char all[256];
+        int i;
+        for (i = 1; i < 256; i++)
+            all[i - 1] = (char)i;
+        all[255] = '\0';
+        CHECK_RC(etcd_set(s, K("/interop/bytes"), all, NULL, 0), ETCD_OK, "etcd_set bytes 1..255");
+        snprintf(name, sizeof name, "get --print-value-only %s", K("/interop/bytes"));
+        etcdctl_cmd(cmd, sizeof cmd, name);
+        out = run_capture(cmd, &len);
+        CHECK(out != NULL, "etcdctl get (bytes) ran");
+        if (out) {
+            CHECK(len == 256 && memcmp(out, all, 255) == 0 && out[255] == '\n',
+                  "etcdctl sees bytes 1..255 byte-exact");
+            free(out);
+        }
+    }
+
+    /* The other way round. */
+    snprintf(name, sizeof name, "put %s 'written by etcdctl: a/b c' >/dev/null",
+             K("/interop/from-etcdctl"));
+    etcdctl_cmd(cmd, sizeof cmd, name);
+    out = run_capture(cmd, NULL);
+    CHECK(out != NULL, "etcdctl put ran");
+    free(out);
+    CHECK_GET(s, K("/interop/from-etcdctl"), "written by etcdctl: a/b c", "etcd_get reads etcdctl's value");
+    CHECK_GET(s, K("//interop//from-etcdctl/"), "written by etcdctl: a/b c", "etcd_get reads it via a non-canonical key");
+
+    snprintf(name, sizeof name, "del /%s >/dev/null", key);
+    etcdctl_cmd(cmd, sizeof cmd, name);
+    free(run_capture(cmd, NULL));
+}
+
+/* --- threads ------------------------------------------------------- */
+
+#define NTHREADS 8
+#define NITER 200
+
+struct thread_job {
+    etcd_session s;
+    int id;
+    int set_ok, get_ok, del_ok, gone_ok;
+    char first_error[512];
+};
+
+static void *thread_main(void *arg)
+{
+    struct thread_job *j = arg;
+    char key[256], val[256];
+    int i;
+    for (i = 0; i < NITER; i++) {
+        char *got;
+        etcd_result r;
+        snprintf(key, sizeof key, "%s/thr/%d/k%d", prefix, j->id, i);
+        snprintf(val, sizeof val, "thread %d iteration %d %08x", j->id, i,
+                 (unsigned)(j->id * 2654435761u + (unsigned)i));
+        r = etcd_set(j->s, key, val, NULL, 0);
+        if (r == ETCD_OK)
+            j->set_ok++;
+        else if (!j->first_error[0])
+            snprintf(j->first_error, sizeof j->first_error, "set %s: %s: %s",
+                     key, rc_name(r), errmsg_or_null());
+        got = etcd_get(j->s, key);
+        if (got && strcmp(got, val) == 0)
+            j->get_ok++;
+        else if (!j->first_error[0])
+            snprintf(j->first_error, sizeof j->first_error, "get %s: got %s want %s (%s)",
+                     key, show(got), show(val), errmsg_or_null());
+        free(got);
+        r = etcd_delete(j->s, key);
+        if (r == ETCD_OK)
+            j->del_ok++;
+        else if (!j->first_error[0])
+            snprintf(j->first_error, sizeof j->first_error, "delete %s: %s: %s",
+                     key, rc_name(r), errmsg_or_null());
+        got = etcd_get(j->s, key);
+        if (!got)
+            j->gone_ok++;
+        else if (!j->first_error[0])
+            snprintf(j->first_error, sizeof j->first_error, "get after delete %s: got %s",
+                     key, show(got));
+        free(got);
+    }
+    return NULL;
+}
+
+static void test_threads(etcd_session s)
+{
+    pthread_t th[NTHREADS];
+    struct thread_job jobs[NTHREADS];
+    int i, sets = 0, gets = 0, dels = 0, gone = 0, started = 0;
+    double t0;
+
+    section("threads", 120);
+
+    t0 = now();
+    memset(jobs, 0, sizeof jobs);
+    for (i = 0; i < NTHREADS; i++) {
+        jobs[i].s = s;
+        jobs[i].id = i;
+        if (pthread_create(&th[i], NULL, thread_main, &jobs[i]) == 0)
+            started++;
+        else
+            break;
+    }
+    CHECK_INT_EQ(started, NTHREADS, "threads started");
+    for (i = 0; i < started; i++) {
+        pthread_join(th[i], NULL);
+        sets += jobs[i].set_ok;
+        gets += jobs[i].get_ok;
+        dels += jobs[i].del_ok;
+        gone += jobs[i].gone_ok;
+        if (jobs[i].first_error[0])
+            printf("     thread %d first error: %s\n", i, jobs[i].first_error);
+    }
+    CHECK_INT_EQ(sets, NTHREADS * NITER, "sets OK across threads");
+    CHECK_INT_EQ(gets, NTHREADS * NITER, "gets with the right value across threads");
+    CHECK_INT_EQ(dels, NTHREADS * NITER, "deletes OK across threads");
+    CHECK_INT_EQ(gone, NTHREADS * NITER, "keys gone after delete across threads");
+    printf("     (%d threads x %d x 4 calls in %.2f s)\n", NTHREADS, NITER, now() - t0);
+}
+
+/* --- watch and lock -------------------------------------------------- */
+
+struct writer_job {
+    etcd_session s;
+    long delay_ms;
+    const char *keys[8];        /* set in order, NULL-terminated */
+    const char *value;
+    double done_at;             /* when the last set returned */
+    int ok;
+};
+
+static void *writer_main(void *arg)
+{
+    struct writer_job *w = arg;
+    int i;
+    sleep_ms(w->delay_ms);
+    w->ok = 1;
+    for (i = 0; w->keys[i]; i++)
+        if (etcd_set(w->s, (char *)w->keys[i], (char *)w->value, NULL, 0) != ETCD_OK)
+            w->ok = 0;
+    w->done_at = now();
+    return NULL;
+}
+
+static void test_watch(etcd_session s)
+{
+    char *k = NULL, *v = NULL;
+    int in, out = 0, r1 = 0, r2 = 0, r3 = 0;
+    etcd_result r;
+    double t0;
+    char want_key[512];
+
+    section("watch: live", 30);
+    {
+        struct writer_job w;
+        pthread_t th;
+        char sib1[256], sib2[256], sib3[256], target[256], pfx[128];
+        snprintf(pfx, sizeof pfx, "%s/w1/pfx", prefix);
+        snprintf(sib1, sizeof sib1, "%s-x", pfx);
+        snprintf(sib2, sizeof sib2, "%s.x", pfx);
+        snprintf(sib3, sizeof sib3, "%sy", pfx);
+        snprintf(target, sizeof target, "%s/k", pfx);
+        memset(&w, 0, sizeof w);
+        w.s = s;
+        w.delay_ms = 300;
+        /* The siblings come first: a prefix watch done with plain byte
+         * prefixes would return one of them. */
+        w.keys[0] = sib1;
+        w.keys[1] = sib2;
+        w.keys[2] = sib3;
+        w.keys[3] = target;
+        w.value = "live value";
+        t0 = now();
+        if (pthread_create(&th, NULL, writer_main, &w) != 0) {
+            CHECK(0, "start writer thread");
+        } else {
+            r = etcd_watch(s, pfx, &k, &v, NULL, &out);
+            pthread_join(th, NULL);
+            CHECK(w.ok, "writer thread's sets");
+            CHECK_RC(r, ETCD_OK, "live watch");
+            CHECK_STR_EQ(k, target, "live watch key (siblings not returned)");
+            CHECK_STR_EQ(v, "live value", "live watch value");
+            CHECK(out > 0, "live watch index > 0");
+            record(now() - t0 < 1.3, __FILE__, __LINE__,
+                   "live watch returned %.3f s after start (writer done at +%.3f s), want < 1.3 s",
+                   now() - t0, w.done_at - t0);
+            free(k);
+            free(v);
+            k = v = NULL;
+        }
+
+        /* The prefix key itself is watched, too; canonicalise pfx. */
+        memset(&w, 0, sizeof w);
+        w.s = s;
+        w.delay_ms = 300;
+        w.keys[0] = sib3;
+        w.keys[1] = pfx;
+        w.value = "self";
+        if (pthread_create(&th, NULL, writer_main, &w) != 0) {
+            CHECK(0, "start writer thread");
+        } else {
+            char alt[512];
+            snprintf(alt, sizeof alt, "%s/", pfx + 1);
+            r = etcd_watch(s, alt, &k, &v, NULL, &out);
+            pthread_join(th, NULL);
+            CHECK_RC(r, ETCD_OK, "watch of the prefix key itself");
+            CHECK_STR_EQ(k, pfx, "watched prefix key, canonical");
+            CHECK_STR_EQ(v, "self", "watched prefix key's value");
+            free(k);
+            free(v);
+            k = v = NULL;
+        }
+    }
+
+    section("watch: history replay", 30);
+    CHECK_RC(etcd_set(s, K("/w2/k"), "h1", NULL, 0), ETCD_OK, "set h1");
+    CHECK_RC(etcd_set(s, K("/w2/k"), "h2", NULL, 0), ETCD_OK, "set h2");
+    CHECK_RC(etcd_delete(s, K("/w2/k")), ETCD_OK, "delete");
+    snprintf(want_key, sizeof want_key, "%s/w2/k", prefix);
+    /* The prefix is unique to this run, so its first change at or after
+     * revision 1 is our first set. */
+    in = 1;
+    CHECK_RC(etcd_watch(s, K("/w2"), &k, &v, &in, &r1), ETCD_OK, "replay 1");
+    CHECK_STR_EQ(k, want_key, "replay 1 key");
+    CHECK_STR_EQ(v, "h1", "replay 1 value");
+    CHECK(r1 > 0, "replay 1 index > 0");
+    free(k); free(v); k = v = NULL;
+    in = r1 + 1;
+    CHECK_RC(etcd_watch(s, K("/w2"), &k, &v, &in, &r2), ETCD_OK, "replay 2");
+    CHECK_STR_EQ(k, want_key, "replay 2 key");
+    CHECK_STR_EQ(v, "h2", "replay 2 value");
+    CHECK(r2 > r1, "replay 2 index increases");
+    free(k); free(v); k = v = NULL;
+    in = r2 + 1;
+    v = (char *)"sentinel";
+    CHECK_RC(etcd_watch(s, K("/w2"), &k, &v, &in, &r3), ETCD_OK, "replay 3 (delete)");
+    CHECK_STR_EQ(k, want_key, "replay 3 key");
+    CHECK_NULL(v, "replay 3 value is NULL for a delete");
+    if (v && strcmp(v, "sentinel") == 0)
+        v = NULL;       /* not ours to free */
+    CHECK(r3 > r2, "replay 3 index increases");
+    free(k); free(v); k = v = NULL;
+    /* Replaying from the same index gives the same change again. */
+    in = r1;
+    CHECK_RC(etcd_watch(s, K("/w2"), &k, &v, &in, &out), ETCD_OK, "replay from r1 again");
+    CHECK_INT_EQ(out, r1, "replay from r1 again gives r1");
+    CHECK_STR_EQ(v, "h1", "replay from r1 again gives h1");
+    free(k); free(v); k = v = NULL;
+    /* Every out-parameter may be NULL. */
+    in = r1;
+    CHECK_RC(etcd_watch(s, K("/w2"), NULL, NULL, &in, NULL), ETCD_OK, "watch with NULL key/value/index outputs");
+
+    /* etcd delivers a watch on past revisions at its next 100 ms sync, so
+     * a library opening one watch per call needs ~50-100 s here. */
+    section("watch: draining 1000 changes", 300);
+    {
+        int i, n = 1000, set_ok = 0, seen_ok = 0, order_ok = 1, last = 0;
+        char key[512], val[64];
+        double t_drain;
+        for (i = 0; i < n; i++) {
+            snprintf(key, sizeof key, "%s/w3/k%04d", prefix, i);
+            snprintf(val, sizeof val, "v%d", i);
+            if (etcd_set(s, key, val, NULL, 0) == ETCD_OK)
+                set_ok++;
+        }
+        CHECK_INT_EQ(set_ok, n, "sets for draining");
+        t_drain = now();
+        in = 1;
+        for (i = 0; i < n; i++) {
+            r = etcd_watch(s, K("/w3"), &k, &v, &in, &out);
+            if (r != ETCD_OK) {
+                CHECK_RC(r, ETCD_OK, "watch while draining");
+                break;
+            }
+            snprintf(key, sizeof key, "%s/w3/k%04d", prefix, i);
+            snprintf(val, sizeof val, "v%d", i);
+            if (k && v && strcmp(k, key) == 0 && strcmp(v, val) == 0) {
+                seen_ok++;
+            } else if (seen_ok == i) {
+                /* Report the first mismatch only. */
+                printf("     drain #%d: got %s = %s, want %s = %s\n", i,
+                       show(k), show(v), key, val);
+            }
+            if (out <= last)
+                order_ok = 0;
+            last = out;
+            free(k); free(v); k = v = NULL;
+            in = out + 1;
+        }
+        printf("     (drained %d changes in %.2f s)\n", seen_ok, now() - t_drain);
+        CHECK_INT_EQ(seen_ok, n, "changes drained exactly once, in order");
+        CHECK(order_ok, "drained indexes strictly increase");
+    }
+}
+
+struct locker_job {
+    etcd_session s;
+    const char *key;
+    unsigned int ttl;
+    etcd_result r;
+    char *idx;
+    double got_at;
+    volatile int done;          /* polled by the main thread */
+    pthread_mutex_t mu;
+};
+
+static void *locker_main(void *arg)
+{
+    struct locker_job *j = arg;
+    char *idx = NULL;
+    etcd_result r = etcd_lock(j->s, (char *)j->key, j->ttl, NULL, &idx);
+    pthread_mutex_lock(&j->mu);
+    j->r = r;
+    j->idx = idx;
+    j->got_at = now();
+    j->done = 1;
+    pthread_mutex_unlock(&j->mu);
+    return NULL;
+}
+
+static int locker_done(struct locker_job *j)
+{
+    int d;
+    pthread_mutex_lock(&j->mu);
+    d = j->done;
+    pthread_mutex_unlock(&j->mu);
+    return d;
+}
+
+/* Wait up to ms for the locker to finish; returns whether it did. */
+static int locker_wait(struct locker_job *j, long ms)
+{
+    long waited = 0;
+    while (!locker_done(j) && waited < ms) {
+        sleep_ms(20);
+        waited += 20;
+    }
+    return locker_done(j);
+}
+
+/* "/_locks/" + canonical key without its leading '/', '%' and '/' escaped. */
+static void lock_name(char *out, size_t n, const char *canon)
+{
+    size_t o = 0;
+    const char *p;
+    o += (size_t)snprintf(out, n, "/_locks/");
+    for (p = canon + 1; *p && o + 4 < n; p++) {
+        if (*p == '%') {
+            memcpy(out + o, "%25", 3);
+            o += 3;
+        } else if (*p == '/') {
+            memcpy(out + o, "%2F", 3);
+            o += 3;
+        } else {
+            out[o++] = *p;
+        }
+    }
+    out[o] = '\0';
+}
+
+static void test_lock(etcd_session s)
+{
+    char *idx = NULL, *out;
+    char dummy = 0;
+    char canon[512], lname[600], args[1024], cmd[2048];
+
+    section("lock: lock/renew/unlock", 60);
+
+    snprintf(canon, sizeof canon, "%s/l1/job", prefix);
+    CHECK_RC(etcd_lock(s, canon + 1, 10, NULL, &idx), ETCD_OK, "lock");
+    CHECK(is_lower_hex(idx, 16), "lock index is lowercase hex");
+    if (idx) {
+        /* etcd's lock service holds it as a key <name>/<lease hex>. */
+        char *keys;
+        lock_name(lname, sizeof lname, canon);
+        snprintf(args, sizeof args, "get --prefix --keys-only '%s/'", lname);
+        etcdctl_cmd(cmd, sizeof cmd, args);
+        keys = run_capture(cmd, NULL);
+        snprintf(args, sizeof args, "%s/%s\n", lname, idx);
+        CHECK(keys && strstr(keys, args) != NULL, "lock key is /_locks/<escaped name>/<index> in etcd");
+        if (keys && !strstr(keys, args))
+            printf("     etcd has %s, want %s\n", show(keys), show(args));
+        free(keys);
+        CHECK_GET_NULL(s, K("/l1"), "lock is not in the ordinary namespace");
+
+        out = &dummy;
+        CHECK_RC(etcd_lock(s, canon, 10, idx, &out), ETCD_OK, "renew held lock");
+        CHECK(out == NULL, "renew sets *index_out to NULL");
+        if (out != &dummy)
+            free(out);
+        CHECK_RC(etcd_unlock(s, canon, idx), ETCD_OK, "unlock");
+        CHECK_RC(etcd_unlock(s, canon, idx), ETCD_PROTOCOL_ERROR, "unlock again");
+        CHECK_ERRMSG("unlock again");
+        out = NULL;
+        CHECK_RC(etcd_lock(s, canon, 10, idx, &out), ETCD_PROTOCOL_ERROR, "renew after unlock: lock lost");
+        free(out);
+    }
+    CHECK_RC(etcd_unlock(s, canon, NULL), ETCD_WTF, "unlock with NULL index");
+    CHECK_ERRMSG("unlock with NULL index");
+    out = NULL;
+    CHECK_RC(etcd_lock(s, canon, 0, NULL, &out), ETCD_WTF, "lock with ttl 0");
+    CHECK_ERRMSG("lock with ttl 0");
+    free(out);
+    free(idx);
+    idx = NULL;
+
+    section("lock: contention", 60);
+    {
+        struct locker_job j;
+        pthread_t th;
+        double released_at;
+        snprintf(canon, sizeof canon, "%s/l2/shared", prefix);
+        CHECK_RC(etcd_lock(s, canon, 10, NULL, &idx), ETCD_OK, "first holder locks");
+        memset(&j, 0, sizeof j);
+        pthread_mutex_init(&j.mu, NULL);
+        j.s = s;
+        j.key = canon;
+        j.ttl = 10;
+        if (pthread_create(&th, NULL, locker_main, &j) != 0) {
+            CHECK(0, "start second locker");
+        } else {
+            CHECK(!locker_wait(&j, 1000), "second locker still waits after 1 s");
+            released_at = now();
+            CHECK_RC(etcd_unlock(s, canon, idx), ETCD_OK, "first holder unlocks");
+            CHECK(locker_wait(&j, 5000), "second locker gets the lock within 5 s of the release");
+            pthread_join(th, NULL);
+            CHECK_RC(j.r, ETCD_OK, "second locker's etcd_lock");
+            CHECK(j.got_at >= released_at, "second locker got it only after the release");
+            CHECK(j.idx && idx && strcmp(j.idx, idx) != 0, "second locker has its own index");
+            if (j.idx)
+                CHECK_RC(etcd_unlock(s, canon, j.idx), ETCD_OK, "second locker unlocks");
+            free(j.idx);
+        }
+        pthread_mutex_destroy(&j.mu);
+        free(idx);
+        idx = NULL;
+    }
+
+    section("lock: nested names are independent", 60);
+    {
+        struct locker_job j;
+        pthread_t th;
+        char child[600];
+        snprintf(canon, sizeof canon, "%s/l3/jobs", prefix);
+        snprintf(child, sizeof child, "%s/42", canon);
+        CHECK_RC(etcd_lock(s, canon, 10, NULL, &idx), ETCD_OK, "lock jobs");
+        memset(&j, 0, sizeof j);
+        pthread_mutex_init(&j.mu, NULL);
+        j.s = s;
+        j.key = child;
+        j.ttl = 10;
+        if (pthread_create(&th, NULL, locker_main, &j) != 0) {
+            CHECK(0, "start jobs/42 locker");
+        } else {
+            CHECK(locker_wait(&j, 3000), "lock jobs/42 does not wait for jobs");
+            if (idx)
+                etcd_unlock(s, canon, idx);     /* frees a stuck locker */
+            pthread_join(th, NULL);
+            CHECK_RC(j.r, ETCD_OK, "lock jobs/42");
+            if (j.idx)
+                CHECK_RC(etcd_unlock(s, child, j.idx), ETCD_OK, "unlock jobs/42");
+            free(j.idx);
+        }
+        pthread_mutex_destroy(&j.mu);
+        free(idx);
+        idx = NULL;
+    }
+}
+
+/* The watch/lock calls come in a later issue: skip them while they say so. */
+static int watch_lock_available(etcd_session s)
+{
+    char *idx = NULL;
+    etcd_result r;
+    const char *m;
+
+    section("watch/lock availability", 30);
+    r = etcd_lock(s, K("/probe"), 5, NULL, &idx);
+    m = etcd_errmsg();
+    if (r == ETCD_WTF && m && strstr(m, "not available")) {
+        free(idx);
+        return 0;
+    }
+    CHECK_RC(r, ETCD_OK, "probe lock");
+    if (r == ETCD_OK && idx)
+        CHECK_RC(etcd_unlock(s, K("/probe"), idx), ETCD_OK, "probe unlock");
+    free(idx);
+    return 1;
+}
+
+/* ------------------------------------------------------------------ */
+
+static int parse_endpoint(const char *ep)
+{
+    const char *colon;
+    char *end;
+    unsigned long port;
+    size_t hl;
+    if (!ep || !*ep || strlen(ep) >= sizeof endpoint)
+        return -1;
+    snprintf(endpoint, sizeof endpoint, "%s", ep);
+    colon = strrchr(ep, ':');
+    if (!colon)
+        return -1;
+    hl = (size_t)(colon - ep);
+    if (hl == 0 || hl >= sizeof ep_host)
+        return -1;
+    memcpy(ep_host, ep, hl);
+    ep_host[hl] = '\0';
+    errno = 0;
+    port = strtoul(colon + 1, &end, 10);
+    if (errno || *end || port == 0 || port > 65535)
+        return -1;
+    ep_port = (unsigned short)port;
+    return 0;
+}
+
+int main(void)
+{
+    etcd_session s;
+    pthread_t wd;
+    char cmd[1024], args[256];
+
+    if (parse_endpoint(getenv("ETCDAPI_TEST_ENDPOINT")) != 0) {
+        fprintf(stderr, "harness: set ETCDAPI_TEST_ENDPOINT=host:port "
+                "(run it as: c-tests/etcd-local run -- build/harness)\n");
+        return 2;
+    }
+    snprintf(prefix, sizeof prefix, "/harness-%ld-%ld",
+             (long)getpid(), (long)time(NULL));
+    printf("harness: etcd at %s, keys under %s\n", endpoint, prefix);
+    if (pthread_create(&wd, NULL, watchdog_main, NULL) != 0) {
+        fprintf(stderr, "harness: cannot start watchdog thread\n");
+        return 2;
+    }
+
+    test_open();
+
+    s = open_str(endpoint);
+    CHECK(s != NULL, "open the shared session");
+    if (!s) {
+        print_summary_locked();
+        return 1;
+    }
+    test_set_get(s);
+    test_listing(s);
+    test_cas(s);
+    test_ttl(s);
+    test_delete(s);
+    test_leader(s);
+    test_null_args(s);
+    test_dead_servers();
+    test_interop(s);
+    test_threads(s);
+
+    if (watch_lock_available(s)) {
+        test_watch(s);
+        test_lock(s);
+    } else {
+        printf("SKIP watch/lock: not available yet\n");
+    }
+
+    etcd_close_str(s);
+
+    /* Best effort: leave the (throw-away) etcd tidy for reruns. */
+    watchdog_arm(30, "cleanup");
+    snprintf(args, sizeof args, "del --prefix %s/ >/dev/null 2>&1", prefix);
+    etcdctl_cmd(cmd, sizeof cmd, args);
+    free(run_capture(cmd, NULL));
+
+    pthread_mutex_lock(&report_mu);
+    print_summary_locked();
+    pthread_mutex_unlock(&report_mu);
+    return failed ? 1 : 0;
+}
