@@ -132,4 +132,29 @@ mod tests {
             serde_json::from_str(r#"{"ID":"2324035614664285464","TTL":30}"#).unwrap();
         assert_eq!((l.id, l.ttl), (2324035614664285464, 30));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn what_we_encode_we_decode(value in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300), rev in 0i64..) {
+            let body = format!(r#"{{"kvs":[{{"key":"{}","value":"{}","mod_revision":"{rev}"}}]}}"#, encode(b"k"), encode(&value));
+            let r: RangeResponse = serde_json::from_str(&body).unwrap();
+            proptest::prop_assert_eq!(&r.kvs[0].value, &value);
+            proptest::prop_assert_eq!(r.kvs[0].mod_revision, rev);
+        }
+
+        #[test]
+        fn arbitrary_answers_never_panic(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200)) {
+            let _ = serde_json::from_slice::<RangeResponse>(&body);
+            let _ = serde_json::from_slice::<TxnResponse>(&body);
+            let _ = serde_json::from_slice::<LeaseResponse>(&body);
+            let _ = serde_json::from_slice::<ErrorBody>(&body);
+        }
+
+        #[test]
+        fn arbitrary_json_shapes_never_panic(s in r#"\{("(kvs|header|key|value|revision|ID|TTL|responses)":("[A-Za-z0-9+/=]*"|-?[0-9]{1,25}|\[\]|\{\}|null|true),?){0,4}\}"#) {
+            let _ = serde_json::from_str::<RangeResponse>(&s);
+            let _ = serde_json::from_str::<TxnResponse>(&s);
+            let _ = serde_json::from_str::<LeaseResponse>(&s);
+        }
+    }
 }
