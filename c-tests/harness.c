@@ -13,21 +13,28 @@
  * Keys live under a per-run prefix (/harness-<pid>-<time>) so that reruns
  * against the same etcd do not see each other's keys.  etcdctl (on PATH,
  * as etcd-local provides) is used as the independent witness for interop,
- * the leader ID and lock keys.
+ * the leader ID and lock keys.  Some lock sections run helper processes
+ * (etcdctl lock, and forked children with their own sessions); they are
+ * always reaped, or killed on a time-out or SIGTERM/SIGINT.
  */
 #define _POSIX_C_SOURCE 200809L
 
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -189,6 +196,46 @@ static void watchdog_arm(double seconds, const char *what)
     pthread_mutex_unlock(&wd_mu);
 }
 
+/*
+ * Helper processes (etcdctl, forked children) still running, so that a
+ * watchdog time-out or a SIGTERM/SIGINT never leaves one behind.
+ */
+#define MAX_HELPERS 8
+static volatile sig_atomic_t helper_pids[MAX_HELPERS];
+
+static void helper_register(pid_t pid)
+{
+    int i;
+    for (i = 0; i < MAX_HELPERS; i++)
+        if (helper_pids[i] == 0) {
+            helper_pids[i] = (sig_atomic_t)pid;
+            return;
+        }
+}
+
+static void helper_unregister(pid_t pid)
+{
+    int i;
+    for (i = 0; i < MAX_HELPERS; i++)
+        if (helper_pids[i] == (sig_atomic_t)pid)
+            helper_pids[i] = 0;
+}
+
+/* Async-signal-safe. */
+static void kill_helpers(void)
+{
+    int i;
+    for (i = 0; i < MAX_HELPERS; i++)
+        if (helper_pids[i] > 0)
+            kill((pid_t)helper_pids[i], SIGKILL);
+}
+
+static void on_term_signal(int sig)
+{
+    kill_helpers();
+    _exit(128 + sig);
+}
+
 static void *watchdog_main(void *unused)
 {
     (void)unused;
@@ -199,6 +246,7 @@ static void *watchdog_main(void *unused)
             pthread_mutex_lock(&report_mu);
             failed++;
             printf("FAIL %s: timed out (a call blocked); giving up\n", wd_what);
+            kill_helpers();
             print_summary_locked();
             _exit(1);
         }
@@ -420,6 +468,10 @@ static void test_open(void)
         etcd_server list[3];
         etcd_server before[3];
 
+        /* Zero the padding and the tail of host too, so that the memcmp()s
+         * below compare only what we wrote (valgrind flagged them). */
+        memset(list, 0, sizeof list);
+        memset(host, 0, sizeof host);
         snprintf(host, sizeof host, "%s", ep_host);
         list[0].host = host;
         list[0].port = ep_port;
@@ -1246,6 +1298,743 @@ static void test_lock(etcd_session s)
     }
 }
 
+/* --- helper processes ------------------------------------------------ */
+
+/*
+ * A helper process whose stdout comes back to us through a pipe: either a
+ * shell command (etcdctl) or a forked copy of this program running a C
+ * function (a second process using the library).  We keep its PID, so it
+ * can always be killed and reaped; nothing is left behind.
+ */
+struct helper {
+    pid_t pid;                  /* 0: not running (reaped) */
+    int fd;                     /* read end of its stdout, -1 when closed */
+    char out[4096];
+    size_t n;
+    int eof;
+};
+
+static void helper_init(struct helper *h)
+{
+    memset(h, 0, sizeof *h);
+    h->fd = -1;
+}
+
+/*
+ * Run fn(wfd, arg) in a forked child, which must end with _exit().  The
+ * child only inherits the forking thread; it opens its own session.  An
+ * alarm ends it should it hang, so that it can never outlive the test.
+ */
+static int helper_fork(struct helper *h, void (*fn)(int wfd, void *arg), void *arg)
+{
+    int p[2];
+    helper_init(h);
+    if (pipe(p) != 0)
+        return -1;
+    fflush(stdout);
+    fflush(stderr);
+    h->pid = fork();
+    if (h->pid < 0) {
+        h->pid = 0;
+        close(p[0]);
+        close(p[1]);
+        return -1;
+    }
+    if (h->pid == 0) {
+        int i;
+        for (i = 0; i < MAX_HELPERS; i++)
+            helper_pids[i] = 0;     /* the parent's helpers are not ours */
+        signal(SIGTERM, SIG_DFL);
+        signal(SIGINT, SIG_DFL);
+        close(p[0]);
+        alarm(30);
+        fn(p[1], arg);
+        _exit(99);
+    }
+    close(p[1]);
+    h->fd = p[0];
+    helper_register(h->pid);
+    return 0;
+}
+
+/* Run "exec CMD" under /bin/sh, so that the PID is the command's own. */
+static int helper_exec(struct helper *h, const char *cmd)
+{
+    int p[2];
+    char *full;
+    size_t len = strlen(cmd) + 8;
+    helper_init(h);
+    full = malloc(len);
+    if (!full)
+        abort();
+    snprintf(full, len, "exec %s", cmd);
+    if (pipe(p) != 0) {
+        free(full);
+        return -1;
+    }
+    fflush(stdout);
+    fflush(stderr);
+    h->pid = fork();
+    if (h->pid < 0) {
+        h->pid = 0;
+        close(p[0]);
+        close(p[1]);
+        free(full);
+        return -1;
+    }
+    if (h->pid == 0) {
+        int devnull = open("/dev/null", O_RDONLY);
+        if (devnull >= 0)
+            dup2(devnull, 0);
+        dup2(p[1], 1);
+        close(p[0]);
+        close(p[1]);
+        execl("/bin/sh", "sh", "-c", full, (char *)NULL);
+        _exit(127);
+    }
+    free(full);
+    close(p[1]);
+    h->fd = p[0];
+    helper_register(h->pid);
+    return 0;
+}
+
+/* Read what is there (waiting at most ms); returns bytes read, 0 on time-out or EOF. */
+static size_t helper_read(struct helper *h, long ms)
+{
+    struct pollfd pfd;
+    ssize_t got;
+    int pr;
+    if (h->fd < 0 || h->eof)
+        return 0;
+    pfd.fd = h->fd;
+    pfd.events = POLLIN;
+    pfd.revents = 0;
+    pr = poll(&pfd, 1, (int)(ms < 0 ? 0 : ms));
+    if (pr <= 0)
+        return 0;
+    got = read(h->fd, h->out + h->n, sizeof h->out - 1 - h->n);
+    if (got <= 0) {
+        h->eof = 1;
+        return 0;
+    }
+    h->n += (size_t)got;
+    h->out[h->n] = '\0';
+    return (size_t)got;
+}
+
+/*
+ * Wait up to ms for needle in the helper's output.  1: found (the time it
+ * was seen in *seen_at), 0: time-out, -1: the helper closed its output
+ * without printing it.
+ */
+static int helper_wait_for(struct helper *h, const char *needle, long ms, double *seen_at)
+{
+    double end = now() + (double)ms / 1000.0, left;
+    int tried = 0;
+    for (;;) {
+        if (strstr(h->out, needle)) {
+            if (seen_at)
+                *seen_at = now();
+            return 1;
+        }
+        if (h->eof)
+            return -1;
+        left = end - now();
+        if (left <= 0 && tried)
+            return 0;
+        tried = 1;
+        helper_read(h, left > 0 ? (long)(left * 1000.0) + 1 : 0);
+    }
+}
+
+/*
+ * Wait up to ms for the helper to exit, then kill it (SIGKILL) if it has
+ * not; reap it and close the pipe.  Returns its wait status, or -1 if it
+ * had to be killed.
+ */
+static int helper_finish(struct helper *h, long ms)
+{
+    int status = -1, killed = 0;
+    double end = now() + (double)ms / 1000.0;
+    if (h->pid > 0) {
+        for (;;) {
+            pid_t r = waitpid(h->pid, &status, WNOHANG);
+            if (r == h->pid)
+                break;
+            if (r < 0) {
+                status = -1;
+                break;
+            }
+            if (now() >= end) {
+                kill(h->pid, SIGKILL);
+                waitpid(h->pid, &status, 0);
+                killed = 1;
+                break;
+            }
+            /* keep draining so a chatty helper cannot block on a full pipe */
+            if (helper_read(h, 20) == 0)
+                sleep_ms(20);
+        }
+        helper_unregister(h->pid);
+        h->pid = 0;
+    }
+    while (h->fd >= 0 && !h->eof && helper_read(h, 0) > 0)
+        ;
+    if (h->fd >= 0)
+        close(h->fd);
+    h->fd = -1;
+    return killed ? -1 : status;
+}
+
+static int exited_zero(int status)
+{
+    return status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+static void write_str(int fd, const char *s)
+{
+    size_t n = strlen(s);
+    while (n > 0) {
+        ssize_t w = write(fd, s, n);
+        if (w <= 0)
+            return;
+        s += w;
+        n -= (size_t)w;
+    }
+}
+
+/* The keys under a lock's name, one per line, via etcdctl (malloc'd). */
+static char *etcdctl_lock_keys(const char *lname)
+{
+    char args[1024], cmd[2048];
+    snprintf(args, sizeof args, "get --prefix --keys-only '%s/'", lname);
+    etcdctl_cmd(cmd, sizeof cmd, args);
+    return run_capture(cmd, NULL);
+}
+
+/* Non-empty lines in s. */
+static int count_lines(const char *s)
+{
+    int n = 0;
+    const char *p = s;
+    if (!s)
+        return -1;
+    while (*p) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        if (len > 0)
+            n++;
+        if (!nl)
+            break;
+        p = nl + 1;
+    }
+    return n;
+}
+
+/* --- more watch ------------------------------------------------------ */
+
+#define NWATCH 50
+
+struct watcher_job {
+    etcd_session s;
+    char pfx[256];
+    char key[300];              /* every event is on this key */
+    int first_value, step;      /* values first_value, +step, ... */
+    int in;
+    int ok, order_ok, rc_ok;
+    char first_error[600];
+};
+
+static void *watcher_main(void *arg)
+{
+    struct watcher_job *j = arg;
+    int i, in = j->in, out = 0, last = 0;
+    j->order_ok = 1;
+    j->rc_ok = 1;
+    for (i = 0; i < NWATCH; i++) {
+        char *k = NULL, *v = NULL, want[32];
+        etcd_result r = etcd_watch(j->s, j->pfx, &k, &v, &in, &out);
+        if (r != ETCD_OK) {
+            j->rc_ok = 0;
+            snprintf(j->first_error, sizeof j->first_error, "watch #%d: %s: %s",
+                     i, rc_name(r), errmsg_or_null());
+            break;
+        }
+        snprintf(want, sizeof want, "%d", j->first_value + i * j->step);
+        if (k && v && strcmp(k, j->key) == 0 && strcmp(v, want) == 0)
+            j->ok++;
+        else if (!j->first_error[0])
+            snprintf(j->first_error, sizeof j->first_error,
+                     "event #%d: got %s = %s, want %s = %s", i, show(k), show(v),
+                     j->key, want);
+        if (out <= last)
+            j->order_ok = 0;
+        last = out;
+        in = out + 1;
+        free(k);
+        free(v);
+    }
+    return NULL;
+}
+
+/* The revision of a key's first change (our keys are unique to this run). */
+static int revision_of(etcd_session s, char *key)
+{
+    int in = 1, out = 0;
+    if (etcd_watch(s, key, NULL, NULL, &in, &out) != ETCD_OK)
+        return 0;
+    return out;
+}
+
+static void test_watch_more(etcd_session s)
+{
+    section("watch: two threads, one session, two prefixes", 30);
+    {
+        struct watcher_job a, b;
+        pthread_t ta, tb;
+        int started_a, started_b, i, r0, set_ok = 0;
+        char noise[300], startkey[300];
+
+        snprintf(startkey, sizeof startkey, "%s/w5/start", prefix);
+        CHECK_RC(etcd_set(s, startkey, "go", NULL, 0), ETCD_OK, "set start marker");
+        r0 = revision_of(s, startkey);
+        CHECK(r0 > 0, "revision of the start marker");
+
+        memset(&a, 0, sizeof a);
+        memset(&b, 0, sizeof b);
+        a.s = b.s = s;
+        snprintf(a.pfx, sizeof a.pfx, "%s/w5/a", prefix);
+        snprintf(b.pfx, sizeof b.pfx, "%s/w5/b", prefix);
+        snprintf(a.key, sizeof a.key, "%s/x", a.pfx);
+        snprintf(b.key, sizeof b.key, "%s/y", b.pfx);
+        /* Siblings by bytes, below neither prefix: nobody may see them. */
+        snprintf(noise, sizeof noise, "%s/w5/ab/x", prefix);
+        a.first_value = 1;
+        b.first_value = 2;
+        a.step = b.step = 2;
+        a.in = b.in = r0 + 1;
+
+        started_a = pthread_create(&ta, NULL, watcher_main, &a) == 0;
+        started_b = pthread_create(&tb, NULL, watcher_main, &b) == 0;
+        CHECK(started_a && started_b, "start both watcher threads");
+        /* Let both block in etcd_watch before the first change. */
+        sleep_ms(300);
+        for (i = 1; i <= 2 * NWATCH; i++) {
+            char val[32];
+            snprintf(val, sizeof val, "%d", i);
+            if (etcd_set(s, (i % 2) ? a.key : b.key, val, NULL, 0) == ETCD_OK)
+                set_ok++;
+            if (i % 10 == 0)
+                etcd_set(s, noise, val, NULL, 0);
+        }
+        CHECK_INT_EQ(set_ok, 2 * NWATCH, "interleaved sets");
+        if (started_a)
+            pthread_join(ta, NULL);
+        if (started_b)
+            pthread_join(tb, NULL);
+        if (a.first_error[0])
+            printf("     thread A: %s\n", a.first_error);
+        if (b.first_error[0])
+            printf("     thread B: %s\n", b.first_error);
+        CHECK(a.rc_ok && b.rc_ok, "both threads' watches returned ETCD_OK");
+        CHECK_INT_EQ(a.ok, NWATCH, "thread A saw exactly its own 50 events, in order");
+        CHECK_INT_EQ(b.ok, NWATCH, "thread B saw exactly its own 50 events, in order");
+        CHECK(a.order_ok && b.order_ok, "each thread's indexes strictly increase");
+    }
+
+    section("watch: compacted index", 30);
+    {
+        int in, r1 = 0, rlast = 0, out, i;
+        char *k, *v, sk[] = "key sentinel", sv[] = "value sentinel";
+        char args[256], cmd[1024], *res;
+        etcd_result r;
+        const char *m;
+
+        for (i = 0; i < 5; i++) {
+            char key[64], val[16];
+            snprintf(key, sizeof key, "/w6/k%d", i);
+            snprintf(val, sizeof val, "c%d", i);
+            CHECK_RC(etcd_set(s, K(key), val, NULL, 0), ETCD_OK, "set before compaction");
+        }
+        in = 1;
+        k = v = NULL;
+        CHECK_RC(etcd_watch(s, K("/w6"), &k, &v, &in, &r1), ETCD_OK, "watch gives the first change's revision");
+        CHECK_STR_EQ(v, "c0", "first change before compaction");
+        free(k);
+        free(v);
+        k = v = NULL;
+        in = 1;
+        CHECK_RC(etcd_watch(s, K("/w6/k4"), &k, &v, &in, &rlast), ETCD_OK, "watch gives the last change's revision");
+        CHECK_STR_EQ(v, "c4", "last change before compaction");
+        free(k);
+        free(v);
+        CHECK(rlast > r1, "revisions increase");
+
+        snprintf(args, sizeof args, "compact %d >/dev/null", rlast);
+        etcdctl_cmd(cmd, sizeof cmd, args);
+        res = run_capture(cmd, NULL);
+        CHECK(res != NULL, "etcdctl compact ran");
+        free(res);
+
+        k = sk;
+        v = sv;
+        out = -12345;
+        in = r1;
+        r = etcd_watch(s, K("/w6"), &k, &v, &in, &out);
+        CHECK_RC(r, ETCD_PROTOCOL_ERROR, "watch from a compacted revision");
+        m = etcd_errmsg();
+        CHECK(m && strstr(m, "compact"), "errmsg of a compacted watch mentions \"compact\"");
+        if (!(m && strstr(m, "compact")))
+            printf("     errmsg was %s\n", show(m));
+        CHECK(k == sk && v == sv, "compacted watch wrote neither *keyp nor *valuep");
+        CHECK_INT_EQ(out, -12345, "compacted watch left *index_out alone");
+        CHECK_INT_EQ(in, r1, "compacted watch left *index_in alone");
+        if (k != sk)
+            free(k);
+        if (v != sv)
+            free(v);
+
+        /* The compaction revision itself is still there. */
+        k = v = NULL;
+        in = rlast;
+        CHECK_RC(etcd_watch(s, K("/w6"), &k, &v, &in, &out), ETCD_OK, "watch from the compaction revision");
+        CHECK_STR_EQ(v, "c4", "change at the compaction revision");
+        CHECK_INT_EQ(out, rlast, "index of the change at the compaction revision");
+        free(k);
+        free(v);
+    }
+
+    section("watch/lock/unlock: bad arguments", 30);
+    {
+        char *k, *v, *idx, sk[] = "k", sv[] = "v", canon[512];
+        int in = 1, out = -777;
+        k = sk;
+        v = sv;
+        CHECK_RC(etcd_watch(s, NULL, &k, &v, &in, &out), ETCD_WTF, "etcd_watch(NULL pfx)");
+        CHECK_ERRMSG("etcd_watch(NULL pfx)");
+        CHECK(k == sk && v == sv && out == -777, "etcd_watch(NULL pfx) wrote nothing");
+        if (k != sk)
+            free(k);
+        if (v != sv)
+            free(v);
+
+        idx = NULL;
+        CHECK_RC(etcd_lock(s, NULL, 10, NULL, &idx), ETCD_WTF, "etcd_lock(NULL key)");
+        CHECK_ERRMSG("etcd_lock(NULL key)");
+        CHECK_NULL(idx, "etcd_lock(NULL key) wrote no index");
+        free(idx);
+        idx = NULL;
+        CHECK_RC(etcd_lock(s, NULL, 10, "4d2", &idx), ETCD_WTF, "etcd_lock(NULL key) renewal");
+        free(idx);
+        CHECK_RC(etcd_unlock(s, NULL, "4d2"), ETCD_WTF, "etcd_unlock(NULL key)");
+        CHECK_ERRMSG("etcd_unlock(NULL key)");
+
+        snprintf(canon, sizeof canon, "%s/l9/never", prefix);
+        CHECK_RC(etcd_unlock(s, canon, "zz"), ETCD_PROTOCOL_ERROR, "etcd_unlock with a non-hex index");
+        CHECK_ERRMSG("etcd_unlock with a non-hex index");
+        CHECK_RC(etcd_unlock(s, canon, "4d2"), ETCD_PROTOCOL_ERROR, "etcd_unlock of a never-locked key");
+        CHECK_ERRMSG("etcd_unlock of a never-locked key");
+    }
+}
+
+/* --- more lock ------------------------------------------------------- */
+
+struct child_lock_args {
+    const char *key;
+    const char *marker_key;
+    unsigned int ttl;
+    long hold_ms;
+};
+
+/* Child: own session; lock, mark, hold, unlock; timestamps on the pipe. */
+static void child_lock_hold(int wfd, void *arg)
+{
+    struct child_lock_args *a = arg;
+    etcd_session cs = open_str(endpoint);
+    char *idx = NULL, msg[128];
+    double t_u0, t_u1;
+    etcd_result r;
+    if (!cs)
+        _exit(10);
+    if (etcd_lock(cs, (char *)a->key, a->ttl, NULL, &idx) != ETCD_OK || !idx)
+        _exit(11);
+    snprintf(msg, sizeof msg, "L %.6f\n", now());
+    write_str(wfd, msg);
+    if (etcd_set(cs, (char *)a->marker_key, "child", NULL, 0) != ETCD_OK)
+        _exit(12);
+    sleep_ms(a->hold_ms);
+    t_u0 = now();
+    r = etcd_unlock(cs, (char *)a->key, idx);
+    t_u1 = now();
+    snprintf(msg, sizeof msg, "U %.6f %.6f\n", t_u0, t_u1);
+    write_str(wfd, msg);
+    free(idx);
+    etcd_close_str(cs);
+    _exit(r == ETCD_OK ? 0 : 13);
+}
+
+/* Child: own session; block in etcd_lock (until killed). */
+static void child_lock_wait(int wfd, void *arg)
+{
+    struct child_lock_args *a = arg;
+    etcd_session cs = open_str(endpoint);
+    char *idx = NULL;
+    if (!cs)
+        _exit(10);
+    write_str(wfd, "W\n");
+    if (etcd_lock(cs, (char *)a->key, a->ttl, NULL, &idx) == ETCD_OK)
+        write_str(wfd, "GOT\n");
+    free(idx);
+    etcd_close_str(cs);
+    _exit(0);
+}
+
+static void test_lock_more(etcd_session s)
+{
+    char canon[512], lname[600], args[1200], cmd[2048];
+    char *idx = NULL;
+
+    section("lock: etcdctl waits for a C lock", 30);
+    {
+        struct helper h;
+        double released_at = 0, got_at = 0;
+        char *keys;
+        int w;
+        snprintf(canon, sizeof canon, "%s/l4/shared", prefix);
+        lock_name(lname, sizeof lname, canon);
+        CHECK_RC(etcd_lock(s, canon, 10, NULL, &idx), ETCD_OK, "C program locks");
+        /* etcdctl runs the command once it holds the lock, then unlocks. */
+        snprintf(args, sizeof args,
+                 "lock '%s' -- sh -c 'echo \"GOT $ETCD_LOCK_KEY\"'", lname);
+        etcdctl_cmd(cmd, sizeof cmd, args);
+        if (helper_exec(&h, cmd) != 0) {
+            CHECK(0, "start etcdctl lock");
+        } else {
+            w = helper_wait_for(&h, "GOT", 1500, NULL);
+            CHECK(w == 0, "etcdctl lock still waits after 1.5 s while the C lock is held");
+            if (w != 0)
+                printf("     etcdctl said %s\n", show(h.out));
+            /* The waiter is queued behind us under the same name. */
+            keys = etcdctl_lock_keys(lname);
+            CHECK_INT_EQ(count_lines(keys), 2, "holder and etcdctl's waiter under the lock name");
+            free(keys);
+            released_at = now();
+            CHECK_RC(etcd_unlock(s, canon, idx), ETCD_OK, "C program unlocks");
+            w = helper_wait_for(&h, "GOT", 5000, &got_at);
+            CHECK(w == 1, "etcdctl gets the lock after the C unlock");
+            if (w == 1) {
+                char want[700];
+                snprintf(want, sizeof want, "GOT %s/", lname);
+                CHECK(strstr(h.out, want) != NULL, "etcdctl's lock key is under the same name");
+                record(got_at - released_at < 2.0, __FILE__, __LINE__,
+                       "etcdctl got the lock %.3f s after the unlock, want < 2 s",
+                       got_at - released_at);
+                printf("     (etcdctl got the lock %.3f s after the C unlock)\n",
+                       got_at - released_at);
+            } else {
+                printf("     etcdctl said %s\n", show(h.out));
+            }
+            CHECK(exited_zero(helper_finish(&h, 5000)), "etcdctl lock exited 0");
+        }
+        free(idx);
+        idx = NULL;
+    }
+
+    section("lock: a C lock waits for etcdctl", 30);
+    {
+        struct helper h;
+        double held_at = 0, t0, took;
+        etcd_result r;
+        int w;
+        snprintf(canon, sizeof canon, "%s/l4/other", prefix);
+        lock_name(lname, sizeof lname, canon);
+        snprintf(args, sizeof args,
+                 "lock '%s' -- sh -c 'echo HELD; sleep 2; echo DONE'", lname);
+        etcdctl_cmd(cmd, sizeof cmd, args);
+        if (helper_exec(&h, cmd) != 0) {
+            CHECK(0, "start etcdctl lock");
+        } else {
+            w = helper_wait_for(&h, "HELD", 5000, &held_at);
+            CHECK(w == 1, "etcdctl holds the lock");
+            if (w != 1)
+                printf("     etcdctl said %s\n", show(h.out));
+            t0 = now();
+            r = etcd_lock(s, canon, 10, NULL, &idx);
+            took = now() - t0;
+            CHECK_RC(r, ETCD_OK, "C lock after etcdctl's");
+            helper_wait_for(&h, "DONE", 0, NULL);
+            CHECK(strstr(h.out, "DONE") != NULL, "etcdctl's command had finished when the C lock was granted");
+            record(took >= 1.5 && took < 5.0, __FILE__, __LINE__,
+                   "C etcd_lock took %.3f s while etcdctl held it for 2 s, want 1.5..5 s", took);
+            printf("     (C etcd_lock waited %.3f s for etcdctl)\n", took);
+            CHECK(exited_zero(helper_finish(&h, 5000)), "etcdctl lock exited 0");
+            if (r == ETCD_OK && idx)
+                CHECK_RC(etcd_unlock(s, canon, idx), ETCD_OK, "C unlock");
+        }
+        free(idx);
+        idx = NULL;
+    }
+
+    section("lock: contention between processes", 30);
+    {
+        struct helper h;
+        struct child_lock_args ca;
+        char marker[512];
+        double locked_at = 0, t0, got_at, u0 = 0, u1 = 0;
+        etcd_result r;
+        int w;
+        snprintf(canon, sizeof canon, "%s/l5/proc", prefix);
+        snprintf(marker, sizeof marker, "%s/l5/marker", prefix);
+        ca.key = canon;
+        ca.marker_key = marker;
+        ca.ttl = 10;
+        ca.hold_ms = 1500;
+        if (helper_fork(&h, child_lock_hold, &ca) != 0) {
+            CHECK(0, "fork the locking child");
+        } else {
+            w = helper_wait_for(&h, "L ", 5000, &locked_at);
+            CHECK(w == 1, "child process took the lock");
+            t0 = now();
+            r = etcd_lock(s, canon, 10, NULL, &idx);
+            got_at = now();
+            CHECK_RC(r, ETCD_OK, "parent's etcd_lock");
+            w = helper_wait_for(&h, "U ", 3000, NULL);
+            CHECK(w == 1, "child reported its unlock");
+            if (w == 1) {
+                const char *u = strstr(h.out, "U ");
+                if (sscanf(u, "U %lf %lf", &u0, &u1) != 2)
+                    u0 = u1 = 0;
+            }
+            record(got_at - t0 >= 1.2, __FILE__, __LINE__,
+                   "parent's etcd_lock blocked %.3f s, want >= 1.2 s", got_at - t0);
+            CHECK(u0 > 0 && got_at >= u0, "parent got the lock only after the child began unlocking");
+            record(u1 > 0 && got_at - u1 < 1.0, __FILE__, __LINE__,
+                   "parent got the lock %.3f s after the child's unlock returned, want < 1 s",
+                   got_at - u1);
+            printf("     (parent blocked %.3f s; got it %.3f s after the child's unlock call began)\n",
+                   got_at - t0, got_at - u0);
+            CHECK_GET(s, marker, "child", "child's marker is there");
+            CHECK(exited_zero(helper_finish(&h, 5000)), "child exited 0 (locked, marked, unlocked)");
+            if (r == ETCD_OK && idx)
+                CHECK_RC(etcd_unlock(s, canon, idx), ETCD_OK, "parent unlocks");
+        }
+        free(idx);
+        idx = NULL;
+    }
+
+    section("lock: a killed waiter leaves nothing behind", 30);
+    {
+        struct helper h;
+        struct child_lock_args ca;
+        char holder[700], *keys = NULL, *listing = NULL;
+        double killed_at, clean_after = -1;
+        snprintf(canon, sizeof canon, "%s/l6/held", prefix);
+        lock_name(lname, sizeof lname, canon);
+        CHECK_RC(etcd_lock(s, canon, 10, NULL, &idx), ETCD_OK, "holder locks");
+        snprintf(holder, sizeof holder, "%s/%s", lname, idx ? idx : "?");
+        ca.key = canon;
+        ca.marker_key = NULL;
+        ca.ttl = 3;
+        ca.hold_ms = 0;
+        if (helper_fork(&h, child_lock_wait, &ca) != 0) {
+            CHECK(0, "fork the waiting child");
+        } else {
+            CHECK(helper_wait_for(&h, "W\n", 5000, NULL) == 1, "waiting child opened its session");
+            sleep_ms(1000);
+            helper_wait_for(&h, "GOT", 0, NULL);
+            CHECK(strstr(h.out, "GOT") == NULL, "waiting child did not get a held lock");
+            keys = etcdctl_lock_keys(lname);
+            CHECK_INT_EQ(count_lines(keys), 2, "holder and the child's waiter under the lock name (etcdctl)");
+            free(keys);
+            /* etcd_get on the lock name lists its children (hex names, not hidden). */
+            listing = etcd_get(s, lname);
+            CHECK_INT_EQ(count_lines(listing), 2, "holder and waiter listed by etcd_get of the lock name");
+            if (count_lines(listing) != 2)
+                printf("     etcd_get(%s) = %s\n", lname, show(listing));
+            free(listing);
+
+            kill(h.pid, SIGKILL);
+            killed_at = now();
+            helper_finish(&h, 2000);
+            while (now() - killed_at < 5.0) {
+                listing = etcd_get(s, lname);
+                if (listing && strcmp(listing, holder) == 0) {
+                    clean_after = now() - killed_at;
+                    free(listing);
+                    break;
+                }
+                free(listing);
+                sleep_ms(100);
+            }
+            record(clean_after >= 0, __FILE__, __LINE__,
+                   "only the holder's key left within 5 s of killing the waiter");
+            printf("     (waiter's key gone %.3f s after SIGKILL; its ttl was %u s)\n",
+                   clean_after, ca.ttl);
+            /* etcdctl prints each key, then an empty line for its value. */
+            keys = etcdctl_lock_keys(lname);
+            snprintf(args, sizeof args, "%s\n", holder);
+            CHECK(count_lines(keys) == 1 && strstr(keys, args) == keys, "etcdctl sees only the holder's key");
+            if (!(count_lines(keys) == 1 && strstr(keys, args) == keys))
+                printf("     etcdctl: %s\n", show(keys));
+            free(keys);
+            if (idx)
+                CHECK_RC(etcd_unlock(s, canon, idx), ETCD_OK, "holder unlocks");
+            keys = etcdctl_lock_keys(lname);
+            CHECK_INT_EQ(count_lines(keys), 0, "nothing under the lock name after the unlock");
+            free(keys);
+        }
+        free(idx);
+        idx = NULL;
+    }
+
+    section("lock: an expired lock is lost", 30);
+    {
+        etcd_session s2 = open_str(endpoint);
+        struct locker_job j;
+        pthread_t th;
+        char *out;
+        double t0;
+        CHECK(s2 != NULL, "open a second session");
+        snprintf(canon, sizeof canon, "%s/l7/expiring", prefix);
+        t0 = now();
+        CHECK_RC(etcd_lock(s, canon, 2, NULL, &idx), ETCD_OK, "lock with ttl 2, never renewed");
+        memset(&j, 0, sizeof j);
+        pthread_mutex_init(&j.mu, NULL);
+        j.s = s2;
+        j.key = canon;
+        j.ttl = 5;
+        if (!s2 || pthread_create(&th, NULL, locker_main, &j) != 0) {
+            CHECK(0, "start the second session's locker");
+        } else {
+            CHECK(locker_wait(&j, 6000), "second session gets the expired lock");
+            pthread_join(th, NULL);
+            CHECK_RC(j.r, ETCD_OK, "second session's etcd_lock");
+            record(j.got_at - t0 >= 1.5 && j.got_at - t0 < 4.5, __FILE__, __LINE__,
+                   "second session got it %.3f s after the ttl-2 lock, want 1.5..4.5 s",
+                   j.got_at - t0);
+            printf("     (second session got the expired lock %.3f s after the first lock)\n",
+                   j.got_at - t0);
+            if (idx) {
+                out = NULL;
+                CHECK_RC(etcd_lock(s, canon, 2, idx, &out), ETCD_PROTOCOL_ERROR, "renewing the expired lock");
+                CHECK_ERRMSG("renewing the expired lock");
+                free(out);
+                CHECK_RC(etcd_unlock(s, canon, idx), ETCD_PROTOCOL_ERROR, "unlocking the expired lock");
+                CHECK_ERRMSG("unlocking the expired lock");
+            }
+            if (j.idx) {
+                CHECK_RC(etcd_unlock(s2, canon, j.idx), ETCD_OK, "second session unlocks");
+            }
+            free(j.idx);
+        }
+        pthread_mutex_destroy(&j.mu);
+        free(idx);
+        idx = NULL;
+        etcd_close_str(s2);
+    }
+}
+
 /* The watch/lock calls come in a later issue: skip them while they say so. */
 static int watch_lock_available(etcd_session s)
 {
@@ -1308,6 +2097,14 @@ int main(void)
     snprintf(prefix, sizeof prefix, "/harness-%ld-%ld",
              (long)getpid(), (long)time(NULL));
     printf("harness: etcd at %s, keys under %s\n", endpoint, prefix);
+    {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_term_signal;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGTERM, &sa, NULL);
+        sigaction(SIGINT, &sa, NULL);
+    }
     if (pthread_create(&wd, NULL, watchdog_main, NULL) != 0) {
         fprintf(stderr, "harness: cannot start watchdog thread\n");
         return 2;
@@ -1334,7 +2131,9 @@ int main(void)
 
     if (watch_lock_available(s)) {
         test_watch(s);
+        test_watch_more(s);
         test_lock(s);
+        test_lock_more(s);
     } else {
         printf("SKIP watch/lock: not available yet\n");
     }
