@@ -55,13 +55,21 @@ fn member_unavailable(status: u16, body: &[u8]) -> bool {
 /// Turns a gateway answer into `T`, or into the error etcd gave.
 fn decode<T: DeserializeOwned>(reply: &Reply) -> Result<T> {
     if reply.status == 200 {
-        return serde_json::from_slice(&reply.body).map_err(|e| {
+        let unreadable = |e: &dyn std::fmt::Display| {
             Error::BadResponse(format!(
                 "{}: unreadable answer ({e}): {}",
                 reply.server,
                 reply.body_text()
             ))
-        });
+        };
+        let value: Value = serde_json::from_slice(&reply.body).map_err(|e| unreadable(&e))?;
+        // Every gateway answer is an object with a header (streamed ones
+        // wrap it in "result"); anything else is not etcd talking.
+        let has_object = |k: &str| value.get(k).is_some_and(Value::is_object);
+        if !(has_object("header") || has_object("result")) {
+            return Err(unreadable(&"no header"));
+        }
+        return serde_json::from_value(value).map_err(|e| unreadable(&e));
     }
     Err(refusal(reply))
 }

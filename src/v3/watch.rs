@@ -103,6 +103,11 @@ pub fn watch(v3: &V3, prefix: &[u8], from: Option<i64>) -> Result<Event> {
         Some(ws) => ws,
         None => open(v3, prefix, from, None)?,
     };
+    // Streams that die young, one after another, are a server that cannot
+    // serve a watch, not a member that went away: give up after a few.
+    let mut quick_cuts = 0;
+    let mut opened = Instant::now();
+    let young = v3.transport.config().request_timeout;
     loop {
         if let Some(event) = ws.pending.pop_front() {
             ws.next = event.revision + 1;
@@ -112,10 +117,22 @@ pub fn watch(v3: &V3, prefix: &[u8], from: Option<i64>) -> Result<Event> {
         match read_message(&mut ws.stream) {
             Ok(Some(msg)) => absorb(&mut ws, msg)?,
             Ok(None) | Err(_) => {
+                quick_cuts = if opened.elapsed() < young {
+                    quick_cuts + 1
+                } else {
+                    1
+                };
+                if quick_cuts > 2 * v3.transport.servers().len() {
+                    return Err(Error::Unavailable(format!(
+                        "{}: watch stream cut {quick_cuts} times in a row",
+                        ws.stream.server
+                    )));
+                }
                 // The member went away mid-stream: carry on elsewhere from
                 // the first revision not yet handed out.
                 let after = ws.stream.server_index + 1;
                 ws = reopen(v3, prefix, ws.next, after)?;
+                opened = Instant::now();
             }
         }
     }
