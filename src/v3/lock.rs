@@ -52,43 +52,52 @@ fn wait_for_lock(v3: &V3, key: &[u8], lease: i64) -> Result<()> {
     let mut start = None;
     let mut failures = 0;
     loop {
-        let mut stream = v3
+        let failure = match v3
             .transport
-            .open_stream("/v3/lock/lock", &body, start, None)?;
-        let mut answer = Vec::new();
-        match stream.reader.read_to_end(&mut answer) {
-            Ok(_) => {
-                let reply = Reply {
-                    status: 200,
-                    body: answer,
-                    server: stream.server.clone(),
-                };
-                let _: serde_json::Value = decode(&reply)?;
-                return Ok(());
-            }
-            Err(e) => {
-                failures += 1;
-                if failures > v3.transport.servers().len() * 3 {
-                    return Err(Error::Unavailable(format!(
-                        "{}: lock wait cut: {e}",
-                        stream.server
-                    )));
+            .open_stream("/v3/lock/lock", &body, start, None)
+        {
+            Ok(mut stream) => {
+                let mut answer = Vec::new();
+                match stream.reader.read_to_end(&mut answer) {
+                    Ok(_) => {
+                        let reply = Reply {
+                            status: 200,
+                            body: answer,
+                            server: stream.server.clone(),
+                        };
+                        let _: serde_json::Value = decode(&reply)?;
+                        return Ok(());
+                    }
+                    Err(e) => {
+                        start = Some(stream.server_index + 1);
+                        format!("{}: lock wait cut: {e}", stream.server)
+                    }
                 }
-                start = Some(stream.server_index + 1);
-                std::thread::sleep(Duration::from_millis(200));
             }
+            // No member could take the wait just now (an election after a
+            // leader died): our lease is still kept alive, so wait on.
+            Err(Error::Unavailable(why)) => why,
+            Err(e) => return Err(e),
+        };
+        failures += 1;
+        if failures > v3.transport.servers().len() * 3 {
+            return Err(Error::Unavailable(failure));
         }
+        std::thread::sleep(Duration::from_millis(200));
     }
 }
 
 pub fn renew(v3: &V3, key: &[u8], _ttl: u32, index: &str) -> Result<()> {
     let lease = parse_index(index)?;
+    // Check first, so that another lock's index is refused before its
+    // lease is extended.
+    ensure_held(v3, key, lease)?;
     if lease::keep_alive(v3, lease)? <= 0 {
         return Err(Error::Refused(format!(
             "lock lost: its lease {index} has expired or was revoked"
         )));
     }
-    ensure_held(v3, key, lease)
+    Ok(())
 }
 
 pub fn unlock(v3: &V3, key: &[u8], index: &str) -> Result<()> {

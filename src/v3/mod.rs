@@ -46,6 +46,7 @@ fn member_unavailable(status: u16, body: &[u8]) -> bool {
     if status == 500 {
         let text = String::from_utf8_lossy(body);
         return text.contains("context deadline exceeded")
+            || text.contains("request timed out")
             || text.contains("no leader")
             || text.contains("leader changed");
     }

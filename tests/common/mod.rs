@@ -2,6 +2,8 @@
 //! that do not collide between tests or runs.
 #![allow(dead_code)]
 
+pub mod cluster;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use etcdapi::{Client, Config, Endpoint};
