@@ -53,6 +53,7 @@ pub fn dead_port() -> u16 {
 pub struct Proxy {
     pub port: u16,
     watch_requests: std::sync::Arc<AtomicUsize>,
+    accepted: std::sync::Arc<AtomicUsize>,
     conns: std::sync::Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
 }
 
@@ -65,10 +66,17 @@ impl Proxy {
         let port = listener.local_addr().unwrap().port();
         let watch_requests = Arc::new(AtomicUsize::new(0));
         let conns: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
-        let (target, count, all) = (target.to_string(), watch_requests.clone(), conns.clone());
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let (target, count, all, accepted2) = (
+            target.to_string(),
+            watch_requests.clone(),
+            conns.clone(),
+            accepted.clone(),
+        );
         std::thread::spawn(move || {
             for client in listener.incoming() {
                 let Ok(client) = client else { break };
+                accepted2.fetch_add(1, Ordering::SeqCst);
                 let Ok(server) = TcpStream::connect(&target) else {
                     continue;
                 };
@@ -94,7 +102,14 @@ impl Proxy {
                 });
                 let (mut s_in, mut c_out) = (server, client);
                 std::thread::spawn(move || {
-                    let _ = std::io::copy(&mut s_in, &mut c_out);
+                    // A plain loop, not io::copy: its splice path hints
+                    // "more to come" and the kernel holds small answers back.
+                    let mut buf = [0u8; 65536];
+                    while let Ok(n) = s_in.read(&mut buf) {
+                        if n == 0 || c_out.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
                     let _ = c_out.shutdown(std::net::Shutdown::Both);
                 });
             }
@@ -102,6 +117,7 @@ impl Proxy {
         Proxy {
             port,
             watch_requests,
+            accepted,
             conns,
         }
     }
@@ -112,6 +128,11 @@ impl Proxy {
 
     pub fn watch_requests(&self) -> usize {
         self.watch_requests.load(Ordering::SeqCst)
+    }
+
+    /// TCP connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
     }
 
     /// Cuts every connection made so far (new ones are still accepted).
