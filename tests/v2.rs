@@ -665,3 +665,72 @@ fn many_threads_take_turns() {
         t.join().unwrap();
     }
 }
+
+fn v2_with_timeout(servers: &str, ms: u64) -> Client {
+    Client::new(
+        endpoints(servers),
+        Config {
+            protocol: ProtocolKind::V2,
+            request_timeout: Duration::from_millis(ms),
+            ..Config::default()
+        },
+    )
+    .unwrap()
+}
+
+#[test]
+fn waits_outlive_the_request_timeout() {
+    let _h = history();
+    let c = v2_with_timeout(&endpoint(), 1000);
+    let p = unique("long-wait");
+    let p2 = p.clone();
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(2500));
+        v2().set(format!("{p2}/late"), "v").unwrap();
+    });
+    let e = c.watch(&p, None).unwrap();
+    t.join().unwrap();
+    assert_eq!(kv(&e), event(&format!("{p}/late"), Some("v")));
+    // A lock wait too.
+    let k = unique("long-lock");
+    let holder = v2();
+    let idx = holder.lock(&k, 5).unwrap();
+    let k2 = k.clone();
+    let waiter = std::thread::spawn(move || {
+        let c = v2_with_timeout(&endpoint(), 1000);
+        let idx = c.lock(&k2, 5).unwrap();
+        c.unlock(&k2, &idx).unwrap();
+    });
+    std::thread::sleep(Duration::from_millis(2500));
+    holder.unlock(&k, &idx).unwrap();
+    waiter.join().unwrap();
+}
+
+#[test]
+fn cut_wait_continues_on_the_next_server_without_gap() {
+    let _h = history();
+    let proxy = Proxy::start(&endpoint());
+    // The proxy first, the real server second: after the cut the wait
+    // continues on the next server, from the same index.
+    let c = v2_with_timeout(&format!("{} {}", proxy.endpoint(), endpoint()), 2000);
+    let p = unique("cut");
+    let writer = v2();
+    writer.set(format!("{p}/a"), "1").unwrap();
+    let first = c.watch(&p, Some(v2_index())).unwrap();
+    assert_eq!(kv(&first), event(&format!("{p}/a"), Some("1")));
+    let (p2, proxy2) = (p.clone(), std::sync::Arc::new(proxy));
+    let cutter = proxy2.clone();
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        cutter.cut_all();
+        // Written while the wait has no server: not lost.
+        writer.set(format!("{p2}/a"), "2").unwrap();
+        writer.set(format!("{p2}/a"), "3").unwrap();
+    });
+    // from = None, so "now" is learned first and kept across the cut.
+    let second = c.watch(&p, None).unwrap();
+    t.join().unwrap();
+    let third = c.watch(&p, Some(second.revision + 1)).unwrap();
+    assert_eq!(kv(&second).1.as_deref(), Some("2"));
+    assert_eq!(kv(&third).1.as_deref(), Some("3"));
+}
