@@ -151,10 +151,24 @@ impl Transport {
     /// the one that last answered. Returns the first real answer; an
     /// "unavailable" answer counts as a failed attempt.
     pub fn request(&self, method: Method, path: &str, body: &[u8], retry: Retry) -> Result<Reply> {
+        self.request_within(method, path, body, retry, None)
+    }
+
+    /// [`Transport::request`] with each attempt limited to `timeout`
+    /// (`None`: the configured request time-out), for requests that are
+    /// worth more sent again soon elsewhere than waited for long.
+    pub fn request_within(
+        &self,
+        method: Method,
+        path: &str,
+        body: &[u8],
+        retry: Retry,
+        timeout: Option<Duration>,
+    ) -> Result<Reply> {
         let mut failures = Vec::new();
         for i in self.rotation() {
             let server = &self.servers[i];
-            match self.attempt(server, method, path, body) {
+            match self.attempt(server, method, path, body, timeout) {
                 Ok(reply) if (self.unavailable)(reply.status, &reply.body) => {
                     let what = format!(
                         "{}: HTTP {} {}",
@@ -312,7 +326,7 @@ impl Transport {
         let Some(server) = self.servers.get(index) else {
             return Err(Error::BadArgument(format!("no server number {index}")));
         };
-        match self.attempt(server, method, path, body) {
+        match self.attempt(server, method, path, body, None) {
             Ok(reply) if (self.unavailable)(reply.status, &reply.body) => {
                 Err(Error::Unavailable(format!(
                     "{}: HTTP {} {}",
@@ -337,6 +351,22 @@ impl Transport {
         }
     }
 
+    /// Adds the auth token and, when given, a time-out of its own.
+    fn limited<B>(
+        &self,
+        req: ureq::RequestBuilder<B>,
+        timeout: Option<Duration>,
+    ) -> ureq::RequestBuilder<B> {
+        let req = self.with_auth(req);
+        match timeout {
+            Some(t) => req
+                .config()
+                .timeout_global(Some(t + self.config.connect_timeout))
+                .build(),
+            None => req,
+        }
+    }
+
     fn rotation(&self) -> impl Iterator<Item = usize> {
         self.rotation_from(self.preferred.load(Ordering::Relaxed))
     }
@@ -352,15 +382,17 @@ impl Transport {
         method: Method,
         path: &str,
         body: &[u8],
+        timeout: Option<Duration>,
     ) -> std::result::Result<Reply, AttemptError> {
         let name = server.to_string();
         let url = format!("{}{}", server.base_url(), path);
+        let limit = |req| self.limited(req, timeout);
         let result = match method {
-            Method::Get => self.with_auth(self.agent.get(&url)).call(),
-            Method::Delete => self.with_auth(self.agent.delete(&url)).call(),
-            Method::Post => self.with_auth(self.agent.post(&url)).send(body),
+            Method::Get => limit(self.agent.get(&url)).call(),
+            Method::Delete => limit(self.agent.delete(&url)).call(),
+            Method::Post => self.limited(self.agent.post(&url), timeout).send(body),
             Method::Put => self
-                .with_auth(self.agent.put(&url))
+                .limited(self.agent.put(&url), timeout)
                 .content_type("application/x-www-form-urlencoded")
                 .send(body),
         };
