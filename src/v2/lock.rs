@@ -42,11 +42,25 @@ pub fn lock(v2: &V2, key: &[u8], ttl: u32) -> Result<String> {
     let acquired = std::thread::scope(|scope| {
         let (stop, stopped) = mpsc::channel::<()>();
         // While we wait, nobody else refreshes our place in the queue.
+        // v2 TTLs are not extended when the leader changes (v3 leases
+        // are), so a refresh stuck on a member that lost its leader must
+        // not use up the ttl: each attempt gets a third of it, and a
+        // failed round is tried again soon.
         let period = Duration::from_millis(u64::from(ttl) * 1000 / 3);
+        let attempt = period.clamp(
+            Duration::from_millis(500),
+            v2.transport.config().request_timeout,
+        );
         let refreshed = my_path.as_str();
         scope.spawn(move || {
-            while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(period) {
-                let _ = refresh(v2, refreshed, ttl);
+            let mut pause = period;
+            while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(pause) {
+                pause = match refresh(v2, refreshed, ttl, Some(attempt)) {
+                    Err(Error::Unavailable(_) | Error::BadResponse(_)) => {
+                        Duration::from_millis(200)
+                    }
+                    _ => period,
+                };
             }
         });
         let result = wait_turn(v2, key, &dir, &mine);
@@ -167,15 +181,15 @@ fn wait_turn(v2: &V2, key: &[u8], dir: &str, mine: &str) -> Result<()> {
 
 /// Refreshes the TTL of an existing waiter key (no value change, no event
 /// for watchers). `Refused` once the key has expired.
-fn refresh(v2: &V2, path: &str, ttl: u32) -> Result<()> {
+fn refresh(v2: &V2, path: &str, ttl: u32, timeout: Option<Duration>) -> Result<()> {
     let body = form(&[
         ("refresh", "true"),
         ("prevExist", "true"),
         ("ttl", &ttl.to_string()),
     ]);
-    let reply = v2
-        .transport
-        .request(Method::Put, path, body.as_bytes(), Retry::Always)?;
+    let reply =
+        v2.transport
+            .request_within(Method::Put, path, body.as_bytes(), Retry::Always, timeout)?;
     match decode(&reply)? {
         Ok(_) => Ok(()),
         Err(r) if r.code == code::KEY_NOT_FOUND => Err(Error::Refused(format!(
@@ -227,7 +241,7 @@ pub fn renew(v2: &V2, key: &[u8], ttl: u32, index: &str) -> Result<()> {
     let created = parse_index(index)?;
     let path = key_path(waiter_key(key, created)?.as_bytes())?;
     // prevExist: an expired lock is not brought back to life.
-    refresh(v2, &path, ttl.max(MIN_TTL)).map_err(|e| match e {
+    refresh(v2, &path, ttl.max(MIN_TTL), None).map_err(|e| match e {
         Error::Refused(_) => Error::Refused(format!(
             "lock {} lost: its key for index {created} has expired or was deleted",
             String::from_utf8_lossy(key)
