@@ -523,6 +523,10 @@ fn lock_renew_unlock_cycle() {
     assert_eq!(get(&c, &k).as_deref(), Some("the key itself"));
     c.unlock(format!("{k}/42"), &b).unwrap();
     c.unlock(&k, &a).unwrap();
+    // Even the root can be locked (its lock directory is /_locks itself).
+    let r = c.lock("/", 5).unwrap();
+    c.renew("/", 5, &r).unwrap();
+    c.unlock("/", &r).unwrap();
     // Locks on v2 and v3 are separate too.
     let i3 = v3().lock(&k, 5).unwrap();
     let i2 = c.lock(&k, 5).unwrap();

@@ -21,7 +21,7 @@ use super::json::Node;
 use super::watch::{wait, Waited};
 use super::{code, decode, etcd_index, form, key_path, keys, unknown, utf8, V2};
 use crate::error::{Error, Result};
-use crate::keys::lock_name;
+use crate::keys::{canonical, lock_name};
 use crate::transport::{Method, Retry};
 
 /// The shortest lock ttl, as on v3 (etcd's shortest lease): a ttl of 1
@@ -200,10 +200,12 @@ fn refresh(v2: &V2, path: &str, ttl: u32, timeout: Option<Duration>) -> Result<(
     }
 }
 
-/// The waiter key (canonical path) for lock index `created`.
+/// The waiter key (canonical path, as etcd names it) for lock index
+/// `created`: etcd writes an in-order key's index on 20 digits.
 fn waiter_key(key: &[u8], created: u64) -> Result<String> {
-    let name = lock_name(key);
-    Ok(format!("{}/{created:020}", utf8(&name, "key")?))
+    let mut waiter = lock_name(key);
+    waiter.extend_from_slice(format!("/{created:020}").as_bytes());
+    Ok(utf8(&canonical(&waiter), "key")?.to_string())
 }
 
 fn parse_index(index: &str) -> Result<u64> {
@@ -320,5 +322,7 @@ mod tests {
             waiter_key(b"/jobs/42", 19).unwrap(),
             "/_locks/jobs%2F42/00000000000000000019"
         );
+        // The lock on the root is the lock directory itself.
+        assert_eq!(waiter_key(b"/", 5).unwrap(), "/_locks/00000000000000000005");
     }
 }
