@@ -738,3 +738,85 @@ fn cut_wait_continues_on_the_next_server_without_gap() {
     assert_eq!(kv(&second).1.as_deref(), Some("2"));
     assert_eq!(kv(&third).1.as_deref(), Some("3"));
 }
+
+/// A proxy that passes requests on to etcd but never passes an answer
+/// back: it closes the client's connection once etcd has answered, so
+/// every request through it has an unknown outcome.
+struct BlackHole {
+    port: u16,
+}
+
+impl BlackHole {
+    fn start(target: &str) -> BlackHole {
+        use std::io::{Read, Write};
+        use std::net::{TcpListener, TcpStream};
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let target = target.to_string();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { break };
+                let Ok(server) = TcpStream::connect(&target) else {
+                    continue;
+                };
+                let (mut c_in, mut s_out) =
+                    (client.try_clone().unwrap(), server.try_clone().unwrap());
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 65536];
+                    while let Ok(n) = c_in.read(&mut buf) {
+                        if n == 0 || s_out.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                });
+                let mut s_in = server;
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 65536];
+                    // etcd has answered (so the request was applied): cut.
+                    let _ = s_in.read(&mut buf);
+                    let _ = client.shutdown(std::net::Shutdown::Both);
+                    let _ = s_in.shutdown(std::net::Shutdown::Both);
+                });
+            }
+        });
+        BlackHole { port }
+    }
+
+    /// A fresh v2 session trying the black hole first, then the real etcd.
+    fn client(&self) -> Client {
+        v2_with_timeout(&format!("127.0.0.1:{} {}", self.port, endpoint()), 2000)
+    }
+}
+
+#[test]
+fn lost_answers_are_settled_by_reading_back() {
+    let hole = BlackHole::start(&endpoint());
+    let k = unique("lost");
+    v2().set(&k, "one").unwrap();
+    // Applied, answer lost: a blind resend would fail its compare against
+    // our own first attempt; reading back shows it went through.
+    hole.client().set_with(&k, "two", Some(b"one"), 0).unwrap();
+    assert_eq!(get(&v2(), &k).as_deref(), Some("two"));
+    v2().set(&k, "").unwrap();
+    hole.client().set_with(&k, "three", Some(b""), 0).unwrap();
+    assert_eq!(get(&v2(), &k).as_deref(), Some("three"));
+    // A compare that failed, answer lost: the outcome stays unknown.
+    let e = hole
+        .client()
+        .set_with(&k, "four", Some(b"nope"), 0)
+        .unwrap_err();
+    assert!(matches!(e, Error::OutcomeUnknown(_)), "{e:?}");
+    // A delete that went through is not reported as "not found".
+    hole.client().delete(&k).unwrap();
+    assert_eq!(v2().get(&k).unwrap(), None);
+    // Plain puts and reads are simply sent again elsewhere.
+    hole.client().set(&k, "five").unwrap();
+    assert_eq!(get(&hole.client(), &k).as_deref(), Some("five"));
+    // A lock waiter whose creation answer was lost is found again by its
+    // token: one waiter, not two.
+    let l = unique("lost-lock");
+    let c = hole.client();
+    let idx = c.lock(&l, 5).unwrap();
+    assert_eq!(lock_waiters(&l), vec![idx.parse::<u64>().unwrap()]);
+    c.unlock(&l, &idx).unwrap();
+}
