@@ -19,11 +19,7 @@ impl Client {
         }
         let protocol: Box<dyn Protocol> = match config.protocol {
             ProtocolKind::V3 => Box::new(crate::v3::V3::new(servers, config)),
-            ProtocolKind::V2 => {
-                return Err(Error::BadArgument(
-                    "the v2 protocol is not available yet".into(),
-                ))
-            }
+            ProtocolKind::V2 => Box::new(crate::v2::V2::new(servers, config)),
         };
         Ok(Client { protocol })
     }

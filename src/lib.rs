@@ -13,6 +13,7 @@ pub mod keys;
 pub mod protocol;
 pub mod servers;
 pub mod transport;
+pub mod v2;
 pub mod v3;
 
 pub use client::Client;

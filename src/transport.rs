@@ -10,6 +10,8 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::servers::Endpoint;
 
+pub use ureq::http::HeaderMap;
+
 /// Largest response body we read. etcd's largest request is 1.5 MiB, but a
 /// range or listing answer can be far larger (the gRPC send limit is
 /// 2 GiB); 256 MiB bounds what a broken server can make us buffer.
@@ -39,12 +41,19 @@ pub enum Method {
 #[derive(Debug)]
 pub struct Reply {
     pub status: u16,
+    /// The answer's headers (v2 reads its `X-Etcd-Index` here).
+    pub headers: HeaderMap,
     pub body: Vec<u8>,
     /// The server that answered, for messages.
     pub server: String,
 }
 
 impl Reply {
+    /// The value of header `name`, if present and text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        header_value(&self.headers, name)
+    }
+
     pub fn body_text(&self) -> String {
         let text = String::from_utf8_lossy(&self.body);
         let line = text.trim().lines().next().unwrap_or("").to_string();
@@ -60,8 +69,28 @@ impl Reply {
 /// time-out on the body.
 pub struct Stream {
     pub reader: Box<dyn BufRead + Send>,
+    /// The answer's headers.
+    pub headers: HeaderMap,
     pub server_index: usize,
     pub server: String,
+}
+
+impl Stream {
+    /// The value of header `name`, if present and text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        header_value(&self.headers, name)
+    }
+}
+
+/// What opening a stream gave: the stream (HTTP 200), or another answer
+/// (one that does not mean "member unavailable") read whole.
+pub enum Opened {
+    Stream(Stream),
+    Answer(Reply),
+}
+
+fn header_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
 }
 
 /// Decides whether an HTTP answer means "this member cannot serve now"
@@ -122,10 +151,24 @@ impl Transport {
     /// the one that last answered. Returns the first real answer; an
     /// "unavailable" answer counts as a failed attempt.
     pub fn request(&self, method: Method, path: &str, body: &[u8], retry: Retry) -> Result<Reply> {
+        self.request_within(method, path, body, retry, None)
+    }
+
+    /// [`Transport::request`] with each attempt limited to `timeout`
+    /// (`None`: the configured request time-out), for requests that are
+    /// worth more sent again soon elsewhere than waited for long.
+    pub fn request_within(
+        &self,
+        method: Method,
+        path: &str,
+        body: &[u8],
+        retry: Retry,
+        timeout: Option<Duration>,
+    ) -> Result<Reply> {
         let mut failures = Vec::new();
         for i in self.rotation() {
             let server = &self.servers[i];
-            match self.attempt(server, method, path, body) {
+            match self.attempt(server, method, path, body, timeout) {
                 Ok(reply) if (self.unavailable)(reply.status, &reply.body) => {
                     let what = format!(
                         "{}: HTTP {} {}",
@@ -168,34 +211,85 @@ impl Transport {
         start: Option<usize>,
         headers_timeout: Option<Duration>,
     ) -> Result<Stream> {
+        match self.open(Method::Post, path, body, start, headers_timeout)? {
+            Opened::Stream(stream) => Ok(stream),
+            Opened::Answer(reply) => Err(Error::Refused(format!(
+                "{}: HTTP {} {}",
+                reply.server,
+                reply.status,
+                reply.body_text()
+            ))),
+        }
+    }
+
+    /// Like [`Transport::open_stream`], with any method (`body` is not
+    /// sent for GET and DELETE), handing back an answer other than 200
+    /// for the caller to interpret.
+    pub fn open(
+        &self,
+        method: Method,
+        path: &str,
+        body: &[u8],
+        start: Option<usize>,
+        headers_timeout: Option<Duration>,
+    ) -> Result<Opened> {
         let mut failures = Vec::new();
         for i in self.rotation_from(start.unwrap_or_else(|| self.preferred.load(Ordering::Relaxed)))
         {
             let server = &self.servers[i];
             let name = server.to_string();
             let url = format!("{}{}", server.base_url(), path);
-            let req = self.with_auth(self.agent.post(&url));
-            let req = req
-                .config()
-                .timeout_global(None)
-                .timeout_recv_response(headers_timeout)
-                .timeout_recv_body(None)
-                .build();
-            match req.send(body) {
+            let result = match method {
+                Method::Get | Method::Delete => {
+                    let req = if method == Method::Get {
+                        self.agent.get(&url)
+                    } else {
+                        self.agent.delete(&url)
+                    };
+                    self.with_auth(req)
+                        .config()
+                        .timeout_global(None)
+                        .timeout_recv_response(headers_timeout)
+                        .timeout_recv_body(None)
+                        .build()
+                        .call()
+                }
+                Method::Post | Method::Put => {
+                    let req = if method == Method::Post {
+                        self.agent.post(&url)
+                    } else {
+                        self.agent
+                            .put(&url)
+                            .content_type("application/x-www-form-urlencoded")
+                    };
+                    self.with_auth(req)
+                        .config()
+                        .timeout_global(None)
+                        .timeout_recv_response(headers_timeout)
+                        .timeout_recv_body(None)
+                        .build()
+                        .send(body)
+                }
+            };
+            match result {
                 Ok(resp) if resp.status().as_u16() == 200 => {
                     self.preferred.store(i, Ordering::Relaxed);
-                    let reader = resp.into_body().into_with_config().limit(u64::MAX).reader();
-                    return Ok(Stream {
+                    let (parts, body) = resp.into_parts();
+                    let reader = body.into_with_config().limit(u64::MAX).reader();
+                    return Ok(Opened::Stream(Stream {
                         reader: Box::new(BufReader::new(reader)),
+                        headers: parts.headers,
                         server_index: i,
                         server: name,
-                    });
+                    }));
                 }
                 Ok(resp) => {
                     let status = resp.status().as_u16();
-                    let body = read_limited(resp.into_body().into_reader()).unwrap_or_default();
+                    let (parts, body) = resp.into_parts();
+                    let body = read_limited(body.into_reader()).unwrap_or_default();
                     let reply = Reply {
                         status,
+                        headers: parts.headers,
                         body,
                         server: name,
                     };
@@ -208,12 +302,7 @@ impl Transport {
                         ));
                         continue;
                     }
-                    return Err(crate::error::Error::Refused(format!(
-                        "{}: HTTP {} {}",
-                        reply.server,
-                        status,
-                        reply.body_text()
-                    )));
+                    return Ok(Opened::Answer(reply));
                 }
                 Err(e) => failures.push(format!("{name}: {}", describe(&e))),
             }
@@ -224,6 +313,33 @@ impl Transport {
         )))
     }
 
+    /// Sends one request to server `index` only (no failover): for asking
+    /// each member in turn a question only some of them can answer. An
+    /// "unavailable" answer is an error.
+    pub fn request_on(
+        &self,
+        index: usize,
+        method: Method,
+        path: &str,
+        body: &[u8],
+    ) -> Result<Reply> {
+        let Some(server) = self.servers.get(index) else {
+            return Err(Error::BadArgument(format!("no server number {index}")));
+        };
+        match self.attempt(server, method, path, body, None) {
+            Ok(reply) if (self.unavailable)(reply.status, &reply.body) => {
+                Err(Error::Unavailable(format!(
+                    "{}: HTTP {} {}",
+                    reply.server,
+                    reply.status,
+                    reply.body_text()
+                )))
+            }
+            Ok(reply) => Ok(reply),
+            Err(AttemptError::NotSent(m) | AttemptError::Lost(m)) => Err(Error::Unavailable(m)),
+        }
+    }
+
     pub fn set_auth(&self, token: Option<String>) {
         *self.auth.write().unwrap_or_else(|e| e.into_inner()) = token;
     }
@@ -231,6 +347,22 @@ impl Transport {
     fn with_auth<B>(&self, req: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
         match &*self.auth.read().unwrap_or_else(|e| e.into_inner()) {
             Some(token) => req.header("Authorization", token),
+            None => req,
+        }
+    }
+
+    /// Adds the auth token and, when given, a time-out of its own.
+    fn limited<B>(
+        &self,
+        req: ureq::RequestBuilder<B>,
+        timeout: Option<Duration>,
+    ) -> ureq::RequestBuilder<B> {
+        let req = self.with_auth(req);
+        match timeout {
+            Some(t) => req
+                .config()
+                .timeout_global(Some(t + self.config.connect_timeout))
+                .build(),
             None => req,
         }
     }
@@ -250,24 +382,28 @@ impl Transport {
         method: Method,
         path: &str,
         body: &[u8],
+        timeout: Option<Duration>,
     ) -> std::result::Result<Reply, AttemptError> {
         let name = server.to_string();
         let url = format!("{}{}", server.base_url(), path);
+        let limit = |req| self.limited(req, timeout);
         let result = match method {
-            Method::Get => self.with_auth(self.agent.get(&url)).call(),
-            Method::Delete => self.with_auth(self.agent.delete(&url)).call(),
-            Method::Post => self.with_auth(self.agent.post(&url)).send(body),
+            Method::Get => limit(self.agent.get(&url)).call(),
+            Method::Delete => limit(self.agent.delete(&url)).call(),
+            Method::Post => self.limited(self.agent.post(&url), timeout).send(body),
             Method::Put => self
-                .with_auth(self.agent.put(&url))
+                .limited(self.agent.put(&url), timeout)
                 .content_type("application/x-www-form-urlencoded")
                 .send(body),
         };
         let resp = result.map_err(|e| classify(&name, &e))?;
         let status = resp.status().as_u16();
-        let body = read_limited(resp.into_body().into_reader())
+        let (parts, body) = resp.into_parts();
+        let body = read_limited(body.into_reader())
             .map_err(|e| AttemptError::Lost(format!("{name}: reading the answer: {e}")))?;
         Ok(Reply {
             status,
+            headers: parts.headers,
             body,
             server: name,
         })

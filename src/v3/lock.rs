@@ -62,6 +62,7 @@ fn wait_for_lock(v3: &V3, key: &[u8], lease: i64) -> Result<()> {
                     Ok(_) => {
                         let reply = Reply {
                             status: 200,
+                            headers: Default::default(),
                             body: answer,
                             server: stream.server.clone(),
                         };
