@@ -33,6 +33,14 @@ impl Error {
         }
     }
 
+    /// The error for a request whose answer was lost (`why`) and whose
+    /// effect could not be learned by reading back either (`read_back`).
+    pub fn unknown_outcome(why: &str, read_back: &Error) -> Error {
+        Error::OutcomeUnknown(format!(
+            "outcome unknown: {why}; reading it back failed: {read_back}"
+        ))
+    }
+
     /// True for an answer from etcd that says no (maps to `ETCD_PROTOCOL_ERROR`).
     pub fn is_refusal(&self) -> bool {
         matches!(self, Error::Refused(_))

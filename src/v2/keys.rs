@@ -2,7 +2,7 @@
 //! compare-and-swap, delete.
 
 use super::json::Node;
-use super::{code, decode, form, key_path, unknown, utf8, V2};
+use super::{code, decode, form, key_path, utf8, V2};
 use crate::error::{Error, Result};
 use crate::keys::{immediate_children, is_root};
 use crate::transport::{Method, Retry};
@@ -115,7 +115,7 @@ fn swap(
         Err(Error::OutcomeUnknown(why)) => {
             // Sent, answer lost: a blind resend would fail its compare
             // against our own first attempt. Read the key to learn which.
-            match read(v2, key).map_err(|e| unknown(&why, &e))? {
+            match read(v2, key).map_err(|e| Error::unknown_outcome(&why, &e))? {
                 Some(n) if !n.dir && n.value.as_deref() == Some(value) => Ok(()),
                 Some(n) if !n.dir && n.value.as_deref() == Some(prev) => attempt(),
                 _ => Err(Error::OutcomeUnknown(format!(
@@ -165,7 +165,7 @@ fn swap_empty(v2: &V2, key: &[u8], path: &str, value: &str, fields: &[(&str, &st
                 Err(r) => return Err(r.into()),
             },
             Err(Error::OutcomeUnknown(why)) => {
-                match read(v2, key).map_err(|e| unknown(&why, &e))? {
+                match read(v2, key).map_err(|e| Error::unknown_outcome(&why, &e))? {
                     // Untouched since our read: our PUT did not apply.
                     Some(n) if n.modified_index == node.modified_index => continue,
                     Some(n) if !n.dir && n.value.as_deref() == Some(value) => return Ok(()),
@@ -208,7 +208,7 @@ pub fn delete(v2: &V2, key: &[u8]) -> Result<()> {
             // said "not found" about our own success).
             Ok(None) => Ok(()),
             Ok(Some(_)) => delete_once(),
-            Err(e) => Err(unknown(&why, &e)),
+            Err(e) => Err(Error::unknown_outcome(&why, &e)),
         },
         other => other,
     }

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use super::json::Node;
 use super::watch::{wait, Waited};
-use super::{code, decode, etcd_index, form, key_path, keys, unknown, utf8, V2};
+use super::{code, decode, etcd_index, form, key_path, keys, utf8, V2};
 use crate::error::{Error, Result};
 use crate::keys::{canonical, lock_name};
 use crate::transport::{Method, Retry};
@@ -111,7 +111,7 @@ fn enqueue(v2: &V2, dir: &str, token: &str, ttl: u32) -> Result<Node> {
     };
     match create() {
         Err(Error::OutcomeUnknown(why)) => {
-            let (waiters, _) = list(v2, dir).map_err(|e| unknown(&why, &e))?;
+            let (waiters, _) = list(v2, dir).map_err(|e| Error::unknown_outcome(&why, &e))?;
             match waiters
                 .into_iter()
                 .find(|n| n.value.as_deref() == Some(token))
@@ -277,7 +277,9 @@ pub fn unlock(v2: &V2, key: &[u8], index: &str) -> Result<()> {
                 Err(r) => return Err(r.into()),
             },
             Err(Error::OutcomeUnknown(why)) => {
-                match keys::read(v2, mine.as_bytes()).map_err(|e| unknown(&why, &e))? {
+                match keys::read(v2, mine.as_bytes())
+                    .map_err(|e| Error::unknown_outcome(&why, &e))?
+                {
                     None => {
                         remove_empty_dir(v2, key);
                         return Ok(());

@@ -199,13 +199,6 @@ fn percent_encode(out: &mut String, text: &str) {
     }
 }
 
-/// The error for a request whose outcome stays unknown after reading back.
-fn unknown(why: &str, e: &Error) -> Error {
-    Error::OutcomeUnknown(format!(
-        "outcome unknown: {why}; reading it back failed: {e}"
-    ))
-}
-
 impl Protocol for V2 {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         keys::get(self, key)

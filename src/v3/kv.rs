@@ -82,7 +82,7 @@ pub fn set(v3: &V3, key: &[u8], value: &[u8], prev: Option<&[u8]>, ttl: u32) -> 
         Err(Error::OutcomeUnknown(why)) => {
             // Sent, answer lost: a blind resend would fail its compare
             // against our own first attempt. Read the key to learn which.
-            let current = read(v3, key).map_err(|e| unknown(&why, &e))?;
+            let current = read(v3, key).map_err(|e| Error::unknown_outcome(&why, &e))?;
             match current {
                 Some(kv) if kv.value == value && kv.lease == lease => Ok(()),
                 Some(kv) if kv.value == prev => match compare_and_swap() {
@@ -124,7 +124,7 @@ pub fn delete(v3: &V3, key: &[u8]) -> Result<()> {
             // said "not found" about our own success).
             Ok(None) => Ok(()),
             Ok(Some(_)) => delete_once(),
-            Err(e) => Err(unknown(&why, &e)),
+            Err(e) => Err(Error::unknown_outcome(&why, &e)),
         },
         other => other,
     }
@@ -148,10 +148,4 @@ pub fn leader(v3: &V3) -> Result<String> {
         return Err(Error::Unavailable(format!("leader unknown: {why}")));
     }
     Ok(format!("{:x}", s.leader))
-}
-
-fn unknown(why: &str, e: &Error) -> Error {
-    Error::OutcomeUnknown(format!(
-        "outcome unknown: {why}; reading it back failed: {e}"
-    ))
 }
