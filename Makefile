@@ -1,8 +1,8 @@
 # libetcdapi: build, test, demo, bench, install.
 #   make          libraries + C programs in build/
-#   make check    every test (Rust + C harness) against a throwaway local etcd
+#   make check    every test (Rust + C harness over v3 and v2) against a throwaway local etcd
 #   make demo     the example CLI through every call against a throwaway etcd
-#   make bench    throughput and latency figures (no pass/fail)
+#   make bench    throughput and latency figures, v3 and v2 (no pass/fail)
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
@@ -29,7 +29,7 @@ LINK    := -L$(B) -letcdapi -Wl,-rpath,'$$ORIGIN' -lpthread
 
 RUST_SRC := Cargo.toml Cargo.lock build.rs $(shell find src -name '*.rs')
 
-.PHONY: all check check-header check-exports test-rust test-c test-leader memcheck demo bench install clean
+.PHONY: all check check-header check-exports test-rust test-c test-c-v2 test-leader test-leader-v2 memcheck demo bench install clean
 
 all: $(LIBS) $(PROGS)
 
@@ -56,7 +56,7 @@ $(B)/libetcdapi.a: $(REL)/libetcdapi.a | $(B)
 $(B)/%: c-tests/%.c include/etcd-api.h $(B)/libetcdapi.so
 	$(CC) $(CFLAGS) $(WARN) -std=c99 -D_POSIX_C_SOURCE=200809L -Iinclude -o $@ $< $(LINK)
 
-check: all check-header check-exports test-rust test-c test-leader memcheck
+check: all check-header check-exports test-rust test-c test-c-v2 test-leader test-leader-v2 memcheck
 	@echo "make check: all passed"
 
 # The committed header must be what cbindgen generates from the sources,
@@ -77,13 +77,20 @@ check-exports: $(B)/libetcdapi.so
 	echo "exports: $$(nm -D --defined-only $(B)/libetcdapi.so | grep -c ' T etcd_') etcd_* functions, nothing else"
 
 test-rust:
-	$(ETCDLOCAL) run -- $(CARGO) test --release
+	ETCDAPI_PROTOCOL=v3 $(ETCDLOCAL) run -- $(CARGO) test --release
 
 test-c: $(B)/harness
-	$(ETCDLOCAL) run -- $(B)/harness
+	ETCDAPI_PROTOCOL=v3 $(ETCDLOCAL) run -- $(B)/harness
+
+# The same harness over etcd's v2 API (same etcd, started with --enable-v2).
+test-c-v2: $(B)/harness
+	ETCDAPI_PROTOCOL=v2 $(ETCDLOCAL) run -- $(B)/harness
 
 test-leader: $(B)/leader
-	$(ETCDLOCAL) run -- c-tests/leader-test.sh $(B)/leader
+	ETCDAPI_PROTOCOL=v3 $(ETCDLOCAL) run -- c-tests/leader-test.sh $(B)/leader
+
+test-leader-v2: $(B)/leader
+	ETCDAPI_PROTOCOL=v2 $(ETCDLOCAL) run -- c-tests/leader-test.sh $(B)/leader
 
 # The C harness under valgrind: no invalid access, nothing definitely lost,
 # every string we returned released by the caller's free().
@@ -91,13 +98,14 @@ VALGRIND := valgrind --error-exitcode=99 --leak-check=full --show-leak-kinds=def
             --errors-for-leak-kinds=definite --track-origins=yes
 memcheck: $(B)/harness
 	@command -v valgrind >/dev/null || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y valgrind; }
-	ETCDAPI_HARNESS_SLOW=1 $(ETCDLOCAL) run -- $(VALGRIND) $(B)/harness
+	ETCDAPI_PROTOCOL=v3 $(ETCDLOCAL) run -- $(VALGRIND) $(B)/harness
 
 demo: all
 	$(ETCDLOCAL) run -- c-tests/demo.sh $(B)/etcd-test
 
+# One etcd: the C bench over v3, then over v2, then etcd's own cost (curl).
 bench: all
-	$(ETCDLOCAL) run -- sh -c "$(B)/bench && c-tests/bench-curl.sh"
+	$(ETCDLOCAL) run -- sh -c "ETCDAPI_PROTOCOL=v3 $(B)/bench && ETCDAPI_PROTOCOL=v2 $(B)/bench && c-tests/bench-curl.sh"
 
 install: all
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(LIBDIR)/pkgconfig

@@ -2,13 +2,16 @@
  * bench: a rough benchmark of libetcdapi through its public C API only.
  *
  *     c-tests/etcd-local run -- build/bench [-n N] [-t threads]
+ *     ETCDAPI_PROTOCOL=v2 c-tests/etcd-local run -- build/bench   (v2 API)
  *
  * N sequential sets, N sequential gets (every value checked), N sequential
  * deletes; then the same three phases with T threads sharing one session
  * and splitting the N keys between them.  Each phase prints one line:
  * phase, ops, seconds, ops/s, p50 and p99 latency in microseconds (each
- * call timed with CLOCK_MONOTONIC).  There is no pass/fail on speed; the
- * exit status is 1 only if a call failed or a value read back was wrong.
+ * call timed with CLOCK_MONOTONIC).  The first line names the protocol
+ * (ETCDAPI_PROTOCOL, as the library reads it: v3 unless it says v2).
+ * There is no pass/fail on speed; the exit status is 1 only if a call
+ * failed or a value read back was wrong.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -17,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -204,6 +208,7 @@ static int parse_pos(const char *s, int max)
 int main(int argc, char **argv)
 {
     const char *ep = getenv("ETCDAPI_TEST_ENDPOINT");
+    const char *proto = getenv("ETCDAPI_PROTOCOL");
     char *servers;
     int threads = 4, c;
 
@@ -236,6 +241,9 @@ int main(int argc, char **argv)
     }
     snprintf(prefix, sizeof prefix, "/bench-%ld-%ld", (long)getpid(), (long)time(NULL));
 
+    /* An unknown value made etcd_open_str fail above. */
+    printf("bench: protocol %s (ETCDAPI_PROTOCOL=%s)\n",
+           proto && strcasecmp(proto, "v2") == 0 ? "v2" : "v3", proto ? proto : "unset");
     printf("bench: %d ops per phase, %d threads, etcd at %s\n", nops, threads, ep);
     printf("%-12s %8s %9s %10s %9s %9s\n", "phase", "ops", "seconds", "ops/s",
            "p50(us)", "p99(us)");

@@ -7,7 +7,8 @@
 # one says "is the leader"; it is then killed with SIGKILL (no unlock, no
 # renewal: its lease just runs out) and the other must take over within
 # ttl + 2 = 5 s of the kill.  Prints "leader: N passed, N failed" last and
-# exits non-zero on any failure.  Never leaves a process behind.
+# exits non-zero on any failure.  Never leaves a process behind.  The
+# protocol is the library's: ETCDAPI_PROTOCOL=v2 runs it over v2 locks.
 
 set -u
 
@@ -51,7 +52,7 @@ lt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a < b) }'; }
 is_leader() { grep -q "is the leader" "$dir/$1.out" 2>/dev/null; }
 leaders() { local n l=(); for n in a b; do is_leader "$n" && l+=("$n"); done; echo "${l[*]-}"; }
 
-echo "leader-test: key $key, ttl $ttl s, etcd at $ETCD_SERVERS"
+echo "leader-test: key $key, ttl $ttl s, etcd at $ETCD_SERVERS, protocol ${ETCDAPI_PROTOCOL:-v3}"
 t_start=$(t)
 for n in a b; do
     "$leader" -k "$key" -n "$n" -t "$ttl" >"$dir/$n.out" 2>"$dir/$n.err" </dev/null &
