@@ -45,6 +45,38 @@ typedef struct {
   unsigned short port;
 } etcd_server;
 
+/**
+ * TLS and authentication settings for `etcd_open_opts`. A NULL field
+ * falls back to the environment: `ETCDAPI_CACERT`, `ETCDAPI_CERT`,
+ * `ETCDAPI_KEY`, `ETCDAPI_USER`, `ETCDAPI_PASSWORD`, then etcdctl's
+ * `ETCDCTL_*` of the same names. An empty string "" means none, without
+ * looking at the environment. The library copies what it needs.
+ */
+typedef struct {
+  /**
+   * PEM file of the CA that signs the servers' certificates (none: the
+   * system's root certificates).
+   */
+  const char *cacert;
+  /**
+   * PEM file of the client certificate, for servers that ask for one
+   * (etcd --client-cert-auth); goes with `key`.
+   */
+  const char *cert;
+  /**
+   * PEM file of the client certificate's private key (not encrypted).
+   */
+  const char *key;
+  /**
+   * etcd user name; "name:password" when `password` is not given.
+   */
+  const char *user;
+  /**
+   * The user's password.
+   */
+  const char *password;
+} etcd_options;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -151,6 +183,18 @@ etcd_result etcd_unlock(etcd_session session, char *key, char *index);
  * library and stays valid until this thread's next call.
  */
 const char *etcd_errmsg(void);
+
+/**
+ * Opens a session like `etcd_open_str`, with the TLS and authentication
+ * settings in `opts` (NULL: all from the environment). With a CA or a
+ * client certificate, servers written without a scheme are reached over
+ * https. Certificate files are read and checked now; with a user, the
+ * session logs in to etcd on its first call. Returns NULL (see
+ * `etcd_errmsg`) for a bad server string or bad settings: a missing or
+ * unreadable file, a key that does not match its certificate, a user
+ * without a password. Close the session with `etcd_close`.
+ */
+etcd_session etcd_open_opts(const char *server_names, const etcd_options *opts);
 
 #ifdef __cplusplus
 }  // extern "C"
