@@ -199,56 +199,78 @@ impl Config {
                 _ => return Err(format!("ETCDAPI_PROTOCOL={p:?}: expected v2 or v3")),
             };
         }
-        let pick =
-            |given: &Option<String>, what: &str| -> Result<Option<Setting<String>>, String> {
-                if let Some(v) = given {
-                    let source = format!("option {what}");
-                    return Ok((!v.is_empty()).then(|| Setting {
-                        value: v.clone(),
-                        source,
-                    }));
+        let pick = |given: &Option<String>, what: &str| -> Result<Found, String> {
+            if let Some(v) = given {
+                return Ok(Found::new(v.clone(), format!("option {what}")));
+            }
+            for prefix in ["ETCDAPI_", "ETCDCTL_"] {
+                let name = format!("{prefix}{}", what.to_ascii_uppercase());
+                if let Some(v) = var(&name)? {
+                    return Ok(Found::new(v, name));
                 }
-                for prefix in ["ETCDAPI_", "ETCDCTL_"] {
-                    let name = format!("{prefix}{}", what.to_ascii_uppercase());
-                    if let Some(v) = var(&name)? {
-                        return Ok((!v.is_empty()).then_some(Setting {
-                            value: v,
-                            source: name,
-                        }));
-                    }
-                }
-                Ok(None)
-            };
-        let path = |s: Option<Setting<String>>| {
-            s.map(|s| Setting {
-                value: PathBuf::from(s.value),
-                source: s.source,
-            })
+            }
+            Ok(Found::Unset)
         };
-        c.tls = TlsFiles {
-            cacert: path(pick(&options.cacert, "cacert")?),
-            cert: path(pick(&options.cert, "cert")?),
-            key: path(pick(&options.key, "key")?),
+        let path = |s: Setting<String>| Setting {
+            value: PathBuf::from(s.value),
+            source: s.source,
         };
-        match (&c.tls.cert, &c.tls.key) {
-            (Some(cert), None) => {
+        c.tls.cacert = pick(&options.cacert, "cacert")?.setting().map(path);
+        // A certificate or a user turned off ("") takes its key or its
+        // password with it.
+        match (pick(&options.cert, "cert")?, pick(&options.key, "key")?) {
+            (Found::Off, _) | (_, Found::Off) | (Found::Unset, Found::Unset) => {}
+            (Found::Set(cert), Found::Set(key)) => {
+                c.tls.cert = Some(path(cert));
+                c.tls.key = Some(path(key));
+            }
+            (Found::Set(cert), Found::Unset) => {
                 return Err(format!(
                     "a client certificate is given ({}) but no key for it (ETCDAPI_KEY)",
                     cert.source
                 ))
             }
-            (None, Some(key)) => {
+            (Found::Unset, Found::Set(key)) => {
                 return Err(format!(
                     "a client key is given ({}) but no certificate for it (ETCDAPI_CERT)",
                     key.source
                 ))
             }
-            _ => {}
         }
-        let user = pick(&options.user, "user")?;
-        let password = pick(&options.password, "password")?;
-        c.credentials = credentials(user, password)?;
+        c.credentials = match pick(&options.user, "user")? {
+            Found::Off => None,
+            user => credentials(
+                user.setting(),
+                pick(&options.password, "password")?.setting(),
+            )?,
+        };
         Ok(c)
+    }
+}
+
+/// What the search for one setting found.
+enum Found {
+    /// Given nowhere.
+    Unset,
+    /// Given empty: explicitly none.
+    Off,
+    Set(Setting<String>),
+}
+
+impl Found {
+    fn new(value: String, source: String) -> Found {
+        if value.is_empty() {
+            Found::Off
+        } else {
+            Found::Set(Setting { value, source })
+        }
+    }
+
+    fn setting(self) -> Option<Setting<String>> {
+        match self {
+            Found::Set(s) => Some(s),
+            _ => None,
+        }
     }
 }
 
@@ -273,10 +295,12 @@ fn credentials(
         Some(p) => (user.value, p.value),
         None => match user.value.split_once(':') {
             Some((name, password)) => (name.to_string(), password.to_string()),
-            None => return Err(format!(
+            None => {
+                return Err(format!(
                 "user {:?} ({}) has no password: give it as name:password, or set ETCDAPI_PASSWORD",
                 user.value, user.source
-            )),
+            ))
+            }
         },
     };
     if name.is_empty() {
@@ -420,6 +444,24 @@ mod tests {
         let c = config(&none, &[("ETCDAPI_CERT", "/c"), ("ETCDAPI_KEY", "/k")]).unwrap();
         assert!(c.tls.any());
         assert!(!config(&none, &[]).unwrap().tls.any());
+        // A certificate turned off takes its key with it; a user turned
+        // off, the password.
+        let off = SecureOptions {
+            cert: Some(String::new()),
+            user: Some(String::new()),
+            ..Default::default()
+        };
+        let c = config(
+            &off,
+            &[
+                ("ETCDAPI_CERT", "/c"),
+                ("ETCDAPI_KEY", "/k"),
+                ("ETCDAPI_USER", "u"),
+                ("ETCDAPI_PASSWORD", "p"),
+            ],
+        )
+        .unwrap();
+        assert!(c.tls.cert.is_none() && c.tls.key.is_none() && c.credentials.is_none());
     }
 
     #[test]
