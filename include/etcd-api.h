@@ -84,6 +84,8 @@ extern "C" {
 /**
  * Opens a session on `server_list`, an array ended by an entry whose
  * `host` is NULL. The list is copied; the caller keeps ownership.
+ * Settings (time-outs, TLS files, user and password) come from the
+ * environment, as described at `etcd_open_opts`.
  * Returns NULL (see `etcd_errmsg`) for a NULL or empty list or bad settings.
  * Close the session with `etcd_close`.
  */
@@ -92,9 +94,11 @@ etcd_session etcd_open(etcd_server *server_list);
 /**
  * Opens a session on a string of `host[:port]` items (also
  * `http://host:port`, `https://host:port`) separated by any of
- * `"\n\r\t ,;"`. The default port is 2379. Returns NULL (see
- * `etcd_errmsg`) when nothing usable is in the string or an item is
- * malformed. Close the session with `etcd_close_str` (or `etcd_close`).
+ * `"\n\r\t ,;"`. The default port is 2379. Settings (time-outs, TLS
+ * files, user and password) come from the environment, as described at
+ * `etcd_open_opts`. Returns NULL (see `etcd_errmsg`) when nothing usable
+ * is in the string, an item is malformed or a setting is bad. Close the
+ * session with `etcd_close_str` (or `etcd_close`).
  */
 etcd_session etcd_open_str(char *server_names);
 

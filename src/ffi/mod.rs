@@ -84,6 +84,8 @@ fn open_session_with(
 
 /// Opens a session on `server_list`, an array ended by an entry whose
 /// `host` is NULL. The list is copied; the caller keeps ownership.
+/// Settings (time-outs, TLS files, user and password) come from the
+/// environment, as described at `etcd_open_opts`.
 /// Returns NULL (see `etcd_errmsg`) for a NULL or empty list or bad settings.
 /// Close the session with `etcd_close`.
 #[no_mangle]
@@ -118,9 +120,11 @@ pub unsafe extern "C" fn etcd_open(server_list: *mut etcd_server) -> etcd_sessio
 
 /// Opens a session on a string of `host[:port]` items (also
 /// `http://host:port`, `https://host:port`) separated by any of
-/// `"\n\r\t ,;"`. The default port is 2379. Returns NULL (see
-/// `etcd_errmsg`) when nothing usable is in the string or an item is
-/// malformed. Close the session with `etcd_close_str` (or `etcd_close`).
+/// `"\n\r\t ,;"`. The default port is 2379. Settings (time-outs, TLS
+/// files, user and password) come from the environment, as described at
+/// `etcd_open_opts`. Returns NULL (see `etcd_errmsg`) when nothing usable
+/// is in the string, an item is malformed or a setting is bad. Close the
+/// session with `etcd_close_str` (or `etcd_close`).
 #[no_mangle]
 pub unsafe extern "C" fn etcd_open_str(server_names: *mut c_char) -> etcd_session {
     boundary(ptr::null_mut(), || {
