@@ -291,6 +291,9 @@ fn credentials(
             _ => Ok(None),
         };
     };
+    // A user written name:password keeps its own password over one from
+    // a weaker source (ETCDAPI_USER=a:b beside etcdctl's ETCDCTL_PASSWORD).
+    let password = password.filter(|p| !(user.value.contains(':') && rank(p) > rank(&user)));
     let (name, password) = match password {
         Some(p) => (user.value, p.value),
         None => match user.value.split_once(':') {
@@ -307,6 +310,18 @@ fn credentials(
         return Err(format!("empty user name ({})", user.source));
     }
     Ok(Some(Credentials::new(name, password)))
+}
+
+/// How strong a setting's source is: the program's option, then ours,
+/// then etcdctl's.
+fn rank(s: &Setting<String>) -> u8 {
+    if s.source.starts_with("ETCDCTL_") {
+        2
+    } else if s.source.starts_with("ETCDAPI_") {
+        1
+    } else {
+        0
+    }
 }
 
 fn env_var(name: &str) -> Result<Option<String>, String> {
@@ -409,6 +424,19 @@ mod tests {
         )
         .unwrap();
         assert_eq!(creds(&c), Some(("alice".into(), "pw".into())));
+        // name:password keeps its password over a weaker source's.
+        let c = config(
+            &none,
+            &[("ETCDAPI_USER", "alice:mine"), ("ETCDCTL_PASSWORD", "pw")],
+        )
+        .unwrap();
+        assert_eq!(creds(&c), Some(("alice".into(), "mine".into())));
+        let opts = SecureOptions {
+            user: Some("bob:opt".into()),
+            ..Default::default()
+        };
+        let c = config(&opts, &[("ETCDAPI_PASSWORD", "env")]).unwrap();
+        assert_eq!(creds(&c), Some(("bob".into(), "opt".into())));
         let opts = SecureOptions {
             user: Some("carol".into()),
             password: Some("opw".into()),
