@@ -203,7 +203,7 @@ pub fn explain(err: &rustls::Error, files: &TlsFiles, host: &str) -> String {
 /// then fails. Say what it likely means.
 pub fn cut_hint(io: &std::io::Error, files: &TlsFiles) -> String {
     use std::io::ErrorKind::*;
-    if !matches!(io.kind(), BrokenPipe | ConnectionReset | UnexpectedEof) {
+    if !matches!(io.kind(), BrokenPipe | ConnectionReset) {
         return String::new();
     }
     match &files.cert {
