@@ -24,12 +24,12 @@ ETCDLOCAL := c-tests/etcd-local
 
 LIBS    := $(B)/libetcdapi.so.$(VERSION) $(B)/$(SONAME) $(B)/libetcdapi.so \
            $(B)/libetcd.so $(B)/libetcdapi.a
-PROGS   := $(B)/etcd-test $(B)/harness $(B)/bench $(B)/leader
+PROGS   := $(B)/etcd-test $(B)/harness $(B)/bench $(B)/leader $(B)/secure
 LINK    := -L$(B) -letcdapi -Wl,-rpath,'$$ORIGIN' -lpthread
 
 RUST_SRC := Cargo.toml Cargo.lock build.rs $(shell find src -name '*.rs')
 
-.PHONY: all check check-header check-exports test-rust test-c test-c-v2 test-leader test-leader-v2 memcheck demo bench install clean
+.PHONY: all check check-header check-exports test-rust test-c test-c-v2 test-secure test-leader test-leader-v2 memcheck demo bench install clean
 
 all: $(LIBS) $(PROGS)
 
@@ -56,7 +56,7 @@ $(B)/libetcdapi.a: $(REL)/libetcdapi.a | $(B)
 $(B)/%: c-tests/%.c include/etcd-api.h $(B)/libetcdapi.so
 	$(CC) $(CFLAGS) $(WARN) -std=c99 -D_POSIX_C_SOURCE=200809L -Iinclude -o $@ $< $(LINK)
 
-check: all check-header check-exports test-rust test-c test-c-v2 test-leader test-leader-v2 memcheck
+check: all check-header check-exports test-rust test-c test-c-v2 test-secure test-leader test-leader-v2 memcheck
 	@echo "make check: all passed"
 
 # The committed header must be what cbindgen generates from the sources,
@@ -85,6 +85,14 @@ test-c: $(B)/harness
 # The same harness over etcd's v2 API (same etcd, started with --enable-v2).
 test-c-v2: $(B)/harness
 	ETCDAPI_PROTOCOL=v2 $(ETCDLOCAL) run -- $(B)/harness
+
+# Secure clusters from C: the whole harness once over https, with client
+# certificates and etcd authentication (user root), then the checks of
+# etcd_open_opts and the environment variables, and etcd-test's options.
+# (tests/secure.rs, in test-rust, starts etcds of its own.)
+test-secure: $(B)/harness $(B)/secure $(B)/etcd-test
+	ETCDAPI_PROTOCOL=v3 ETCDAPI_TEST_TLS=1 ETCDAPI_TEST_AUTH=1 $(ETCDLOCAL) run -- \
+	  sh -c '$(B)/harness && $(B)/secure && c-tests/secure-cli.sh $(B)/etcd-test'
 
 test-leader: $(B)/leader
 	ETCDAPI_PROTOCOL=v3 $(ETCDLOCAL) run -- c-tests/leader-test.sh $(B)/leader

@@ -13,6 +13,11 @@
  * Servers come from -s, else from $ETCD_SERVERS (the original's variable),
  * else 127.0.0.1:2379.  Exit status: 0 success, 1 failure, 2 usage error.
  * Every string the library returns is released with free().
+ *
+ * Secure clusters, as with etcdctl: --cacert FILE, --cert FILE, --key FILE,
+ * --user NAME[:PASSWORD] (before the command; "--opt=value" works too).
+ * What is not given comes from the library's environment variables
+ * (ETCDAPI_CACERT, ..., ETCDAPI_PASSWORD, then etcdctl's ETCDCTL_*).
  */
 /* strdup() is POSIX, not C99. */
 #define _POSIX_C_SOURCE 200809L
@@ -40,7 +45,12 @@ static void usage(void)
             "       %s [-s servers] lock -t ttl [-i index] KEY\n"
             "       %s [-s servers] unlock -i index KEY\n"
             "servers: host[:port] items separated by spaces, commas or\n"
-            "semicolons; default $ETCD_SERVERS, else " DEFAULT_SERVERS "\n",
+            "semicolons; default $ETCD_SERVERS, else " DEFAULT_SERVERS "\n"
+            "secure clusters (before the command): --cacert FILE --cert FILE\n"
+            "--key FILE --user NAME[:PASSWORD] (without :PASSWORD, it comes\n"
+            "from $ETCDAPI_PASSWORD); or ETCDAPI_CACERT, ETCDAPI_CERT,\n"
+            "ETCDAPI_KEY, ETCDAPI_USER, ETCDAPI_PASSWORD (else etcdctl's\n"
+            "ETCDCTL_*) in the environment\n",
             progname, progname, progname, progname, progname, progname,
             progname);
     exit(2);
@@ -60,8 +70,20 @@ static const char *errmsg(void)
 static char *servers;
 static etcd_session session;
 
+/* --cacert, --cert, --key, --user; NULL fields come from the environment. */
+static etcd_options options;
+static int have_options;
+static char *user_name;     /* the NAME of --user NAME:PASSWORD (malloc'd) */
+
 static etcd_session open_session(void)
 {
+    if (have_options) {
+        session = etcd_open_opts(servers, &options);
+        if (!session)
+            fprintf(stderr, "etcd_open_opts failed for '%s': %s\n", servers,
+                    errmsg());
+        return session;
+    }
     session = etcd_open_str(servers);
     if (!session)
         fprintf(stderr, "etcd_open_str failed for '%s': %s\n", servers,
@@ -109,6 +131,71 @@ static int next_opt(struct opts *o, const char *letters)
         o->arg = o->argv[o->i++];
     }
     return a[1];
+}
+
+/*
+ * The long options for secure clusters, as "--name value" or
+ * "--name=value".  Returns 1 when it took one, 0 when the next argument is
+ * not a long option; usage() for an unknown one.
+ */
+static int long_opt(struct opts *o)
+{
+    static const char *const names[] = { "cacert", "cert", "key", "user" };
+    const size_t count = sizeof names / sizeof names[0];
+    const char *a, *value, *colon;
+    size_t i, n = 0;
+    if (o->i >= o->argc)
+        return 0;
+    a = o->argv[o->i];
+    if (strncmp(a, "--", 2) != 0 || a[2] == '\0')
+        return 0;
+    for (i = 0; i < count; i++) {
+        n = strlen(names[i]);
+        if (strncmp(a + 2, names[i], n) == 0 && (a[2 + n] == '\0' || a[2 + n] == '='))
+            break;
+    }
+    if (i == count) {
+        fprintf(stderr, "%s: unknown option %s\n", progname, a);
+        usage();
+    }
+    o->i++;
+    if (a[2 + n] == '=') {
+        value = a + 3 + n;
+    } else {
+        if (o->i >= o->argc) {
+            fprintf(stderr, "%s: option %s needs a value\n", progname, a);
+            usage();
+        }
+        value = o->argv[o->i++];
+    }
+    have_options = 1;
+    switch (i) {
+    case 0: options.cacert = value; break;
+    case 1: options.cert = value; break;
+    case 2: options.key = value; break;
+    default:
+        /* NAME:PASSWORD as etcdctl takes it; NAME alone: the password
+         * comes from the environment. */
+        colon = strchr(value, ':');
+        free(user_name);
+        user_name = NULL;
+        options.password = NULL;
+        if (colon) {
+            user_name = malloc((size_t)(colon - value) + 1);
+            if (!user_name) {
+                perror(progname);
+                exit(1);
+            }
+            memcpy(user_name, value, (size_t)(colon - value));
+            user_name[colon - value] = '\0';
+            options.user = user_name;
+            options.password = colon + 1;
+        } else {
+            options.user = value;
+        }
+        break;
+    }
+    return 1;
 }
 
 /* Parse a non-negative decimal number no larger than max; usage() if bad. */
@@ -329,8 +416,13 @@ int main(int argc, char **argv)
     o.argv = argv;
     o.i = 1;
     o.arg = NULL;
-    while (next_opt(&o, "s") != 0)
+    for (;;) {
+        if (long_opt(&o))
+            continue;
+        if (next_opt(&o, "s") == 0)
+            break;
         servers = o.arg;
+    }
     if (o.i >= argc)
         usage();
     for (n = 0; n < sizeof commands / sizeof commands[0]; n++)
@@ -357,5 +449,6 @@ int main(int argc, char **argv)
     if (session)
         etcd_close_str(session);
     free(servers);
+    free(user_name);
     return rc;
 }

@@ -296,6 +296,7 @@ static void section(const char *name, double limit_seconds)
 /* ------------------------------------------------------------------ */
 
 static char endpoint[256];          /* host:port of the test etcd */
+static char ep_url[300];            /* with its scheme (https:// over TLS) */
 static char ep_host[256];
 static unsigned short ep_port;
 static char prefix[64];             /* "/harness-<pid>-<time>" */
@@ -403,7 +404,7 @@ static void etcdctl_cmd(char *out, size_t n, const char *args)
 {
     snprintf(out, n,
              "env -u ETCDCTL_ENDPOINTS ETCDCTL_API=3 etcdctl "
-             "--endpoints=http://%s %s", endpoint, args);
+             "--endpoints=%s %s", ep_url, args);
 }
 
 /* Two ports nothing listens on: bind both (so they differ), then close. */
@@ -585,7 +586,7 @@ static void test_open(void)
         etcd_close_str(s);
     }
 
-    snprintf(buf, sizeof buf, "http://%s", endpoint);
+    snprintf(buf, sizeof buf, "%s", ep_url);
     s = open_str(buf);
     CHECK(s != NULL, "etcd_open_str(http://host:port)");
     if (s) {
@@ -2817,6 +2818,10 @@ static int parse_endpoint(const char *ep)
     if (!ep || !*ep || strlen(ep) >= sizeof endpoint)
         return -1;
     snprintf(endpoint, sizeof endpoint, "%s", ep);
+    /* https://host:port (a TLS etcd; certificates from ETCDAPI_*). */
+    snprintf(ep_url, sizeof ep_url, "%s%s", strstr(ep, "://") ? "" : "http://", ep);
+    if (strstr(ep, "://"))
+        ep = strstr(ep, "://") + 3;
     colon = strrchr(ep, ':');
     if (!colon)
         return -1;
@@ -2840,7 +2845,7 @@ int main(void)
     char cmd[1024], args[256];
 
     if (parse_endpoint(getenv("ETCDAPI_TEST_ENDPOINT")) != 0) {
-        fprintf(stderr, "harness: set ETCDAPI_TEST_ENDPOINT=host:port "
+        fprintf(stderr, "harness: set ETCDAPI_TEST_ENDPOINT=[https://]host:port "
                 "(run it as: c-tests/etcd-local run -- build/harness)\n");
         return 2;
     }

@@ -45,6 +45,38 @@ typedef struct {
   unsigned short port;
 } etcd_server;
 
+/**
+ * TLS and authentication settings for `etcd_open_opts`. A NULL field
+ * falls back to the environment: `ETCDAPI_CACERT`, `ETCDAPI_CERT`,
+ * `ETCDAPI_KEY`, `ETCDAPI_USER`, `ETCDAPI_PASSWORD`, then etcdctl's
+ * `ETCDCTL_*` of the same names. An empty string "" means none, without
+ * looking at the environment. The library copies what it needs.
+ */
+typedef struct {
+  /**
+   * PEM file of the CA that signs the servers' certificates (none: the
+   * system's root certificates).
+   */
+  const char *cacert;
+  /**
+   * PEM file of the client certificate, for servers that ask for one
+   * (etcd --client-cert-auth); goes with `key`.
+   */
+  const char *cert;
+  /**
+   * PEM file of the client certificate's private key (not encrypted).
+   */
+  const char *key;
+  /**
+   * etcd user name; "name:password" when `password` is not given.
+   */
+  const char *user;
+  /**
+   * The user's password.
+   */
+  const char *password;
+} etcd_options;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -52,6 +84,8 @@ extern "C" {
 /**
  * Opens a session on `server_list`, an array ended by an entry whose
  * `host` is NULL. The list is copied; the caller keeps ownership.
+ * Settings (time-outs, TLS files, user and password) come from the
+ * environment, as described at `etcd_open_opts`.
  * Returns NULL (see `etcd_errmsg`) for a NULL or empty list or bad settings.
  * Close the session with `etcd_close`.
  */
@@ -60,9 +94,11 @@ etcd_session etcd_open(etcd_server *server_list);
 /**
  * Opens a session on a string of `host[:port]` items (also
  * `http://host:port`, `https://host:port`) separated by any of
- * `"\n\r\t ,;"`. The default port is 2379. Returns NULL (see
- * `etcd_errmsg`) when nothing usable is in the string or an item is
- * malformed. Close the session with `etcd_close_str` (or `etcd_close`).
+ * `"\n\r\t ,;"`. The default port is 2379. Settings (time-outs, TLS
+ * files, user and password) come from the environment, as described at
+ * `etcd_open_opts`. Returns NULL (see `etcd_errmsg`) when nothing usable
+ * is in the string, an item is malformed or a setting is bad. Close the
+ * session with `etcd_close_str` (or `etcd_close`).
  */
 etcd_session etcd_open_str(char *server_names);
 
@@ -151,6 +187,18 @@ etcd_result etcd_unlock(etcd_session session, char *key, char *index);
  * library and stays valid until this thread's next call.
  */
 const char *etcd_errmsg(void);
+
+/**
+ * Opens a session like `etcd_open_str`, with the TLS and authentication
+ * settings in `opts` (NULL: all from the environment). With a CA or a
+ * client certificate, servers written without a scheme are reached over
+ * https. Certificate files are read and checked now; with a user, the
+ * session logs in to etcd on its first call. Returns NULL (see
+ * `etcd_errmsg`) for a bad server string or bad settings: a missing or
+ * unreadable file, a key that does not match its certificate, a user
+ * without a password. Close the session with `etcd_close`.
+ */
+etcd_session etcd_open_opts(const char *server_names, const etcd_options *opts);
 
 #ifdef __cplusplus
 }  // extern "C"

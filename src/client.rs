@@ -1,6 +1,6 @@
 //! [`Client`]: an etcd session, usable from Rust without the C layer.
 
-use crate::config::{Config, ProtocolKind};
+use crate::config::{Config, ProtocolKind, SecureOptions};
 use crate::error::{Error, Result};
 use crate::keys::canonical;
 use crate::protocol::{Event, Protocol};
@@ -12,14 +12,22 @@ pub struct Client {
 }
 
 impl Client {
-    /// A session on `servers` with explicit settings.
-    pub fn new(servers: Vec<Endpoint>, config: Config) -> Result<Client> {
+    /// A session on `servers` with explicit settings. A server written
+    /// without a scheme is reached over https when `config` has a CA file
+    /// or a client certificate, over http otherwise. TLS files are read
+    /// and checked here (for https servers): a bad one is an error.
+    pub fn new(mut servers: Vec<Endpoint>, config: Config) -> Result<Client> {
         if servers.is_empty() {
             return Err(Error::BadArgument("empty server list".into()));
         }
+        if config.tls.any() {
+            for s in servers.iter_mut().filter(|s| !s.scheme_given) {
+                s.tls = true;
+            }
+        }
         let protocol: Box<dyn Protocol> = match config.protocol {
-            ProtocolKind::V3 => Box::new(crate::v3::V3::new(servers, config)),
-            ProtocolKind::V2 => Box::new(crate::v2::V2::new(servers, config)),
+            ProtocolKind::V3 => Box::new(crate::v3::V3::new(servers, config)?),
+            ProtocolKind::V2 => Box::new(crate::v2::V2::new(servers, config)?),
         };
         Ok(Client { protocol })
     }
@@ -33,7 +41,14 @@ impl Client {
 
     /// A session on `servers` with settings from the `ETCDAPI_*` environment.
     pub fn with_env(servers: Vec<Endpoint>) -> Result<Client> {
-        let config = Config::from_env().map_err(Error::BadArgument)?;
+        Client::with_options(servers, &SecureOptions::default())
+    }
+
+    /// A session on `servers` with the program's TLS and authentication
+    /// `options`, the rest (and any option left `None`) from the
+    /// environment (see [`Config::from_env_with`]).
+    pub fn with_options(servers: Vec<Endpoint>, options: &SecureOptions) -> Result<Client> {
+        let config = Config::from_env_with(options).map_err(Error::BadArgument)?;
         Client::new(servers, config)
     }
 

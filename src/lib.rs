@@ -12,12 +12,13 @@ pub mod ffi;
 pub mod keys;
 pub mod protocol;
 pub mod servers;
+pub mod tls;
 pub mod transport;
 pub mod v2;
 pub mod v3;
 
 pub use client::Client;
-pub use config::{Config, ProtocolKind};
+pub use config::{Config, Credentials, ProtocolKind, SecureOptions, TlsFiles};
 pub use error::{Error, Result};
 pub use protocol::Event;
 pub use servers::{parse_server_list, Endpoint};

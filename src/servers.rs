@@ -6,18 +6,37 @@ use std::fmt;
 /// etcd's client port today (the original library's 4001 is no longer served).
 pub const DEFAULT_PORT: u16 = 2379;
 
-/// One etcd member's client URL, reduced to what we need.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// One etcd member's client URL, reduced to what we need. Two endpoints
+/// are equal when they name the same URL, however they were written.
+#[derive(Debug, Clone)]
 pub struct Endpoint {
     pub tls: bool,
+    /// False when written without `http://` or `https://`: such a server
+    /// is reached over https when TLS files are configured.
+    pub scheme_given: bool,
     pub host: String,
     pub port: u16,
+}
+
+impl PartialEq for Endpoint {
+    fn eq(&self, other: &Endpoint) -> bool {
+        (self.tls, &self.host, self.port) == (other.tls, &other.host, other.port)
+    }
+}
+
+impl Eq for Endpoint {}
+
+impl std::hash::Hash for Endpoint {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (self.tls, &self.host, self.port).hash(state);
+    }
 }
 
 impl Endpoint {
     pub fn new(host: &str, port: u16) -> Endpoint {
         Endpoint {
             tls: false,
+            scheme_given: false,
             host: host.to_string(),
             port,
         }
@@ -62,14 +81,14 @@ pub fn parse_server_list(s: &str) -> Result<Vec<Endpoint>, String> {
 /// Parses one item: `host`, `host:port`, `[v6]:port`, with an optional
 /// `http://` / `https://` scheme and an optional trailing `/`.
 pub fn parse_endpoint(item: &str) -> Result<Endpoint, String> {
-    let (tls, rest) = if let Some(r) = strip_prefix_ci(item, "https://") {
-        (true, r)
+    let (tls, scheme_given, rest) = if let Some(r) = strip_prefix_ci(item, "https://") {
+        (true, true, r)
     } else if let Some(r) = strip_prefix_ci(item, "http://") {
-        (false, r)
+        (false, true, r)
     } else if item.contains("://") {
         return Err(format!("unsupported scheme in server {item:?}"));
     } else {
-        (false, item)
+        (false, false, item)
     };
     let rest = rest.strip_suffix('/').unwrap_or(rest);
     let (host, port) = split_host_port(rest).map_err(|e| format!("server {item:?}: {e}"))?;
@@ -84,6 +103,7 @@ pub fn parse_endpoint(item: &str) -> Result<Endpoint, String> {
     }
     Ok(Endpoint {
         tls,
+        scheme_given,
         host: host.to_string(),
         port,
     })

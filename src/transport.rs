@@ -118,8 +118,19 @@ enum AttemptError {
 }
 
 impl Transport {
-    pub fn new(servers: Vec<Endpoint>, config: Config, unavailable: UnavailableCheck) -> Transport {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
+    /// A transport to `servers`. With an `https` server among them, the
+    /// TLS files are read and checked now: a bad one is an error naming it.
+    pub fn new(
+        servers: Vec<Endpoint>,
+        config: Config,
+        unavailable: UnavailableCheck,
+    ) -> Result<Transport> {
+        let mut builder = ureq::Agent::config_builder();
+        if servers.iter().any(|s| s.tls) {
+            builder =
+                builder.tls_config(crate::tls::load(&config.tls).map_err(Error::BadArgument)?);
+        }
+        let agent: ureq::Agent = builder
             .http_status_as_error(false)
             .max_redirects(0)
             .timeout_connect(Some(config.connect_timeout))
@@ -129,14 +140,14 @@ impl Transport {
             .user_agent(concat!("libetcdapi/", env!("CARGO_PKG_VERSION")))
             .build()
             .into();
-        Transport {
+        Ok(Transport {
             agent,
             servers,
             preferred: AtomicUsize::new(0),
             config,
             unavailable,
             auth: std::sync::RwLock::new(None),
-        }
+        })
     }
 
     pub fn config(&self) -> &Config {
@@ -165,10 +176,34 @@ impl Transport {
         retry: Retry,
         timeout: Option<Duration>,
     ) -> Result<Reply> {
+        self.send(method, path, body, retry, timeout, true)
+    }
+
+    /// [`Transport::request`] without the auth token: for asking for a
+    /// new one (etcd refuses even that when an expired token comes along).
+    pub fn request_anonymous(
+        &self,
+        method: Method,
+        path: &str,
+        body: &[u8],
+        retry: Retry,
+    ) -> Result<Reply> {
+        self.send(method, path, body, retry, None, false)
+    }
+
+    fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: &[u8],
+        retry: Retry,
+        timeout: Option<Duration>,
+        with_token: bool,
+    ) -> Result<Reply> {
         let mut failures = Vec::new();
         for i in self.rotation() {
             let server = &self.servers[i];
-            match self.attempt(server, method, path, body, timeout) {
+            match self.attempt(server, method, path, body, timeout, with_token) {
                 Ok(reply) if (self.unavailable)(reply.status, &reply.body) => {
                     let what = format!(
                         "{}: HTTP {} {}",
@@ -304,7 +339,7 @@ impl Transport {
                     }
                     return Ok(Opened::Answer(reply));
                 }
-                Err(e) => failures.push(format!("{name}: {}", describe(&e))),
+                Err(e) => failures.push(format!("{name}: {}", self.describe(server, &e))),
             }
         }
         Err(Error::Unavailable(format!(
@@ -326,7 +361,7 @@ impl Transport {
         let Some(server) = self.servers.get(index) else {
             return Err(Error::BadArgument(format!("no server number {index}")));
         };
-        match self.attempt(server, method, path, body, None) {
+        match self.attempt(server, method, path, body, None, true) {
             Ok(reply) if (self.unavailable)(reply.status, &reply.body) => {
                 Err(Error::Unavailable(format!(
                     "{}: HTTP {} {}",
@@ -351,13 +386,15 @@ impl Transport {
         }
     }
 
-    /// Adds the auth token and, when given, a time-out of its own.
+    /// Adds the auth token (when `with_token`) and, when given, a
+    /// time-out of its own.
     fn limited<B>(
         &self,
         req: ureq::RequestBuilder<B>,
         timeout: Option<Duration>,
+        with_token: bool,
     ) -> ureq::RequestBuilder<B> {
-        let req = self.with_auth(req);
+        let req = if with_token { self.with_auth(req) } else { req };
         match timeout {
             Some(t) => req
                 .config()
@@ -383,20 +420,23 @@ impl Transport {
         path: &str,
         body: &[u8],
         timeout: Option<Duration>,
+        with_token: bool,
     ) -> std::result::Result<Reply, AttemptError> {
         let name = server.to_string();
         let url = format!("{}{}", server.base_url(), path);
-        let limit = |req| self.limited(req, timeout);
+        let limit = |req| self.limited(req, timeout, with_token);
         let result = match method {
             Method::Get => limit(self.agent.get(&url)).call(),
             Method::Delete => limit(self.agent.delete(&url)).call(),
-            Method::Post => self.limited(self.agent.post(&url), timeout).send(body),
+            Method::Post => self
+                .limited(self.agent.post(&url), timeout, with_token)
+                .send(body),
             Method::Put => self
-                .limited(self.agent.put(&url), timeout)
+                .limited(self.agent.put(&url), timeout, with_token)
                 .content_type("application/x-www-form-urlencoded")
                 .send(body),
         };
-        let resp = result.map_err(|e| classify(&name, &e))?;
+        let resp = result.map_err(|e| self.classify(server, &e))?;
         let status = resp.status().as_u16();
         let (parts, body) = resp.into_parts();
         let body = read_limited(body.into_reader())
@@ -422,37 +462,55 @@ fn read_limited(reader: impl Read) -> std::io::Result<Vec<u8>> {
     Ok(body)
 }
 
-fn classify(server: &str, e: &ureq::Error) -> AttemptError {
-    use std::io::ErrorKind::*;
-    let msg = format!("{server}: {}", describe(e));
-    match e {
-        ureq::Error::Io(io)
-            if matches!(
-                io.kind(),
-                ConnectionRefused
-                    | AddrNotAvailable
-                    | NetworkUnreachable
-                    | HostUnreachable
-                    | NotFound
-            ) =>
-        {
-            AttemptError::NotSent(msg)
+impl Transport {
+    fn classify(&self, server: &Endpoint, e: &ureq::Error) -> AttemptError {
+        use std::io::ErrorKind::*;
+        let msg = format!("{server}: {}", self.describe(server, e));
+        if crate::tls::cause(e).is_some() {
+            // A failed handshake (bad certificate, refused client
+            // certificate): the server never took the request.
+            return AttemptError::NotSent(msg);
         }
-        ureq::Error::Timeout(ureq::Timeout::Connect | ureq::Timeout::Resolve) => {
-            AttemptError::NotSent(msg)
+        match e {
+            ureq::Error::Io(io)
+                if matches!(
+                    io.kind(),
+                    ConnectionRefused
+                        | AddrNotAvailable
+                        | NetworkUnreachable
+                        | HostUnreachable
+                        | NotFound
+                ) =>
+            {
+                AttemptError::NotSent(msg)
+            }
+            ureq::Error::Timeout(ureq::Timeout::Connect | ureq::Timeout::Resolve) => {
+                AttemptError::NotSent(msg)
+            }
+            ureq::Error::HostNotFound | ureq::Error::ConnectionFailed | ureq::Error::BadUri(_) => {
+                AttemptError::NotSent(msg)
+            }
+            ureq::Error::Tls(_) | ureq::Error::Rustls(_) => AttemptError::NotSent(msg),
+            _ => AttemptError::Lost(msg),
         }
-        ureq::Error::HostNotFound | ureq::Error::ConnectionFailed | ureq::Error::BadUri(_) => {
-            AttemptError::NotSent(msg)
-        }
-        ureq::Error::Tls(_) | ureq::Error::Rustls(_) => AttemptError::NotSent(msg),
-        _ => AttemptError::Lost(msg),
     }
-}
 
-fn describe(e: &ureq::Error) -> String {
-    match e {
-        ureq::Error::Timeout(t) => format!("timed out ({t})"),
-        ureq::Error::Io(io) => io.to_string(),
-        other => other.to_string(),
+    fn describe(&self, server: &Endpoint, e: &ureq::Error) -> String {
+        if let Some(tls) = crate::tls::cause(e) {
+            return crate::tls::explain(tls, &self.config.tls, &server.host);
+        }
+        match e {
+            ureq::Error::Timeout(t) => format!("timed out ({t})"),
+            ureq::Error::Io(io) if server.tls => {
+                format!("{io}{}", crate::tls::cut_hint(io, &self.config.tls))
+            }
+            // etcd's TLS port closes on a plain http request, unanswered.
+            ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+                let https = server.base_url().replacen("http://", "https://", 1);
+                format!("{io} (closed without an answer; if it is an https server, write {https})")
+            }
+            ureq::Error::Io(io) => io.to_string(),
+            other => other.to_string(),
+        }
     }
 }

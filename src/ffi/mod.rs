@@ -15,6 +15,7 @@ use boundary::{
 };
 
 use crate::client::Client;
+use crate::config::SecureOptions;
 use crate::error::Error;
 use crate::servers::{parse_endpoint, parse_server_list, Endpoint};
 
@@ -62,9 +63,16 @@ fn result_of(r: Result<(), Error>) -> etcd_result {
 }
 
 fn open_session(servers: Result<Vec<Endpoint>, String>) -> etcd_session {
+    open_session_with(servers, &SecureOptions::default())
+}
+
+fn open_session_with(
+    servers: Result<Vec<Endpoint>, String>,
+    options: &SecureOptions,
+) -> etcd_session {
     let client = servers
         .map_err(Error::BadArgument)
-        .and_then(Client::with_env);
+        .and_then(|s| Client::with_options(s, options));
     match client {
         Ok(c) => Box::into_raw(Session::new(c)) as etcd_session,
         Err(e) => {
@@ -76,6 +84,8 @@ fn open_session(servers: Result<Vec<Endpoint>, String>) -> etcd_session {
 
 /// Opens a session on `server_list`, an array ended by an entry whose
 /// `host` is NULL. The list is copied; the caller keeps ownership.
+/// Settings (time-outs, TLS files, user and password) come from the
+/// environment, as described at `etcd_open_opts`.
 /// Returns NULL (see `etcd_errmsg`) for a NULL or empty list or bad settings.
 /// Close the session with `etcd_close`.
 #[no_mangle]
@@ -110,20 +120,26 @@ pub unsafe extern "C" fn etcd_open(server_list: *mut etcd_server) -> etcd_sessio
 
 /// Opens a session on a string of `host[:port]` items (also
 /// `http://host:port`, `https://host:port`) separated by any of
-/// `"\n\r\t ,;"`. The default port is 2379. Returns NULL (see
-/// `etcd_errmsg`) when nothing usable is in the string or an item is
-/// malformed. Close the session with `etcd_close_str` (or `etcd_close`).
+/// `"\n\r\t ,;"`. The default port is 2379. Settings (time-outs, TLS
+/// files, user and password) come from the environment, as described at
+/// `etcd_open_opts`. Returns NULL (see `etcd_errmsg`) when nothing usable
+/// is in the string, an item is malformed or a setting is bad. Close the
+/// session with `etcd_close_str` (or `etcd_close`).
 #[no_mangle]
 pub unsafe extern "C" fn etcd_open_str(server_names: *mut c_char) -> etcd_session {
     boundary(ptr::null_mut(), || {
-        open_session(match bytes_arg(server_names, "server string") {
-            Err(e) => Err(e.message().to_string()),
-            Ok(b) => match std::str::from_utf8(b) {
-                Ok(s) => parse_server_list(s),
-                Err(_) => Err("server string is not valid text".to_string()),
-            },
-        })
+        open_session(server_string(server_names))
     })
+}
+
+unsafe fn server_string(server_names: *const c_char) -> Result<Vec<Endpoint>, String> {
+    match bytes_arg(server_names, "server string") {
+        Err(e) => Err(e.message().to_string()),
+        Ok(b) => match std::str::from_utf8(b) {
+            Ok(s) => parse_server_list(s),
+            Err(_) => Err("server string is not valid text".to_string()),
+        },
+    }
 }
 
 /// Ends a session and releases everything it holds (connections, streams,
@@ -327,6 +343,77 @@ pub unsafe extern "C" fn etcd_unlock(
 #[no_mangle]
 pub extern "C" fn etcd_errmsg() -> *const c_char {
     boundary::message_ptr()
+}
+
+/// TLS and authentication settings for `etcd_open_opts`. A NULL field
+/// falls back to the environment: `ETCDAPI_CACERT`, `ETCDAPI_CERT`,
+/// `ETCDAPI_KEY`, `ETCDAPI_USER`, `ETCDAPI_PASSWORD`, then etcdctl's
+/// `ETCDCTL_*` of the same names. An empty string "" means none, without
+/// looking at the environment. The library copies what it needs.
+#[repr(C)]
+pub struct etcd_options {
+    /// PEM file of the CA that signs the servers' certificates (none: the
+    /// system's root certificates).
+    pub cacert: *const c_char,
+    /// PEM file of the client certificate, for servers that ask for one
+    /// (etcd --client-cert-auth); goes with `key`.
+    pub cert: *const c_char,
+    /// PEM file of the client certificate's private key (not encrypted).
+    pub key: *const c_char,
+    /// etcd user name; "name:password" when `password` is not given.
+    pub user: *const c_char,
+    /// The user's password.
+    pub password: *const c_char,
+}
+
+/// Opens a session like `etcd_open_str`, with the TLS and authentication
+/// settings in `opts` (NULL: all from the environment). With a CA or a
+/// client certificate, servers written without a scheme are reached over
+/// https. Certificate files are read and checked now; with a user, the
+/// session logs in to etcd on its first call. Returns NULL (see
+/// `etcd_errmsg`) for a bad server string or bad settings: a missing or
+/// unreadable file, a key that does not match its certificate, a user
+/// without a password. Close the session with `etcd_close`.
+#[no_mangle]
+pub unsafe extern "C" fn etcd_open_opts(
+    server_names: *const c_char,
+    opts: *const etcd_options,
+) -> etcd_session {
+    boundary(ptr::null_mut(), || {
+        let options = match secure_options(opts) {
+            Ok(o) => o,
+            Err(e) => {
+                set_error(&e);
+                return ptr::null_mut();
+            }
+        };
+        open_session_with(server_string(server_names), &options)
+    })
+}
+
+unsafe fn secure_options(opts: *const etcd_options) -> Result<SecureOptions, Error> {
+    if opts.is_null() {
+        return Ok(SecureOptions::default());
+    }
+    let o = &*opts;
+    let field = |p: *const c_char, what: &str| -> Result<Option<String>, Error> {
+        if p.is_null() {
+            return Ok(None);
+        }
+        match CStr::from_ptr(p).to_str() {
+            Ok(s) => Ok(Some(s.to_string())),
+            Err(_) => Err(Error::BadArgument(format!(
+                "etcd_options.{what} is not valid text"
+            ))),
+        }
+    };
+    Ok(SecureOptions {
+        cacert: field(o.cacert, "cacert")?,
+        cert: field(o.cert, "cert")?,
+        key: field(o.key, "key")?,
+        user: field(o.user, "user")?,
+        password: field(o.password, "password")?,
+    })
 }
 
 unsafe fn session_and_key<'a>(

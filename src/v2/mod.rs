@@ -36,10 +36,12 @@ pub struct V2 {
 }
 
 impl V2 {
-    pub fn new(servers: Vec<Endpoint>, config: Config) -> V2 {
-        V2 {
-            transport: Transport::new(servers, config, member_unavailable),
-        }
+    /// A v2 session. etcd's v3 authentication does not cover the v2
+    /// API: credentials in `config` are not used.
+    pub fn new(servers: Vec<Endpoint>, config: Config) -> Result<V2> {
+        Ok(V2 {
+            transport: Transport::new(servers, config, member_unavailable)?,
+        })
     }
 }
 

@@ -11,11 +11,12 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use super::auth::reply_rejects_token;
 use super::json::{encode, RangeResponse};
-use super::{decode, lease, V3};
+use super::{decode, lease, refusal, V3};
 use crate::error::{Error, Result};
 use crate::keys::{lock_key, lock_name};
-use crate::transport::{Reply, Retry};
+use crate::transport::{Method, Opened, Reply, Retry};
 
 pub fn lock(v3: &V3, key: &[u8], ttl: u32) -> Result<String> {
     let lease = lease::grant(v3, ttl)?;
@@ -52,11 +53,26 @@ fn wait_for_lock(v3: &V3, key: &[u8], lease: i64) -> Result<()> {
     let mut start = None;
     let mut failures = 0;
     loop {
-        let failure = match v3
-            .transport
-            .open_stream("/v3/lock/lock", &body, start, None)
-        {
-            Ok(mut stream) => {
+        let opened = v3.authorized(
+            || {
+                v3.transport
+                    .open(Method::Post, "/v3/lock/lock", &body, start, None)
+            },
+            |o| matches!(o, Opened::Answer(reply) if reply_rejects_token(reply)),
+        );
+        let failure = match opened {
+            Ok(Opened::Answer(reply)) => {
+                return Err(match refusal(&reply) {
+                    e @ Error::Refused(_) => e,
+                    _ => Error::Refused(format!(
+                        "{}: HTTP {} {}",
+                        reply.server,
+                        reply.status,
+                        reply.body_text()
+                    )),
+                })
+            }
+            Ok(Opened::Stream(mut stream)) => {
                 let mut answer = Vec::new();
                 match stream.reader.read_to_end(&mut answer) {
                     Ok(_) => {

@@ -1,5 +1,6 @@
 //! etcd's v3 API through its HTTP/JSON gateway (`/v3/...`).
 
+mod auth;
 mod json;
 mod kv;
 mod lease;
@@ -18,22 +19,51 @@ use crate::transport::{Method, Reply, Retry, Transport};
 pub struct V3 {
     transport: Transport,
     watches: watch::Streams,
+    /// The session's login, when it has credentials.
+    auth: Option<auth::Auth>,
 }
 
 impl V3 {
-    pub fn new(servers: Vec<Endpoint>, config: Config) -> V3 {
-        V3 {
-            transport: Transport::new(servers, config, member_unavailable),
+    pub fn new(servers: Vec<Endpoint>, config: Config) -> Result<V3> {
+        let auth = config.credentials.clone().map(auth::Auth::new);
+        Ok(V3 {
+            transport: Transport::new(servers, config, member_unavailable)?,
             watches: watch::Streams::default(),
-        }
+            auth,
+        })
     }
 
     /// One unary gateway call: POST `path` with a JSON body, decode the
     /// answer into `T`.
     fn call<T: DeserializeOwned>(&self, path: &str, body: &Value, retry: Retry) -> Result<T> {
         let body = serde_json::to_vec(body).map_err(|e| Error::BadArgument(e.to_string()))?;
-        let reply = self.transport.request(Method::Post, path, &body, retry)?;
+        let reply = self.authorized(
+            || self.transport.request(Method::Post, path, &body, retry),
+            auth::reply_rejects_token,
+        )?;
         decode(&reply)
+    }
+
+    /// Runs `send` with the session's token (logging in first when it has
+    /// none yet). When etcd rejects the token (`rejected`: expired, or
+    /// stale), logs in again once and sends again; a rejected request was
+    /// not carried out, so sending it again is safe. Without credentials,
+    /// just `send`.
+    fn authorized<T>(
+        &self,
+        mut send: impl FnMut() -> Result<T>,
+        rejected: impl Fn(&T) -> bool,
+    ) -> Result<T> {
+        let Some(auth) = &self.auth else {
+            return send();
+        };
+        let seen = auth.ensure(self)?;
+        let first = send()?;
+        if !rejected(&first) {
+            return Ok(first);
+        }
+        auth.renew(self, seen)?;
+        send()
     }
 }
 
@@ -86,17 +116,25 @@ fn refusal(reply: &Reply) -> Error {
             } else {
                 e.message
             };
+            let hint = auth::hint(&msg);
             Error::Refused(format!(
-                "{}: {} (HTTP {}, code {})",
+                "{}: {} (HTTP {}, code {}){hint}",
                 reply.server, msg, reply.status, e.code
             ))
         }
-        _ => Error::BadResponse(format!(
-            "{}: HTTP {} {}",
-            reply.server,
-            reply.status,
-            reply.body_text()
-        )),
+        _ => {
+            let text = reply.body_text();
+            let hint = if text.contains("CommonName of client") {
+                " (with authentication on, etcd's gateway takes only client certificates \
+                 without a Common Name)"
+            } else {
+                ""
+            };
+            Error::BadResponse(format!(
+                "{}: HTTP {} {text}{hint}",
+                reply.server, reply.status
+            ))
+        }
     }
 }
 

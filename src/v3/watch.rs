@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::auth::rejects_token;
 use super::json::{bytes, int, Header};
 use super::V3;
 use crate::error::{Error, Result};
@@ -138,9 +139,27 @@ pub fn watch(v3: &V3, prefix: &[u8], from: Option<i64>) -> Result<Event> {
     }
 }
 
+/// What opening a watch stream gave: a live stream, or etcd's cancel.
+enum Opening {
+    Ready(WatchStream),
+    Canceled(Stream, WatchResponse),
+}
+
 /// Opens a stream on `prefix` from `from` (`None`: from now), starting
-/// with server `start` (or the preferred one).
+/// with server `start` (or the preferred one). A watch canceled for its
+/// token (expired) is opened again, once, with a new one.
 fn open(v3: &V3, prefix: &[u8], from: Option<i64>, start: Option<usize>) -> Result<WatchStream> {
+    let opening = v3.authorized(
+        || open_once(v3, prefix, from, start),
+        |o| matches!(o, Opening::Canceled(_, m) if rejects_token(&m.cancel_reason)),
+    )?;
+    match opening {
+        Opening::Ready(ws) => Ok(ws),
+        Opening::Canceled(stream, m) => Err(canceled(&stream, &m)),
+    }
+}
+
+fn open_once(v3: &V3, prefix: &[u8], from: Option<i64>, start: Option<usize>) -> Result<Opening> {
     let (key, range_end) = watch_range(prefix);
     let mut create =
         json!({"key": super::json::encode(&key), "range_end": super::json::encode(&range_end)});
@@ -156,7 +175,7 @@ fn open(v3: &V3, prefix: &[u8], from: Option<i64>, start: Option<usize>) -> Resu
     let created = loop {
         match read_message(&mut stream) {
             Ok(Some(m)) if m.created => break m,
-            Ok(Some(m)) if m.canceled => return Err(canceled(&stream, &m)),
+            Ok(Some(m)) if m.canceled => return Ok(Opening::Canceled(stream, m)),
             Ok(Some(_)) => continue,
             Ok(None) => {
                 return Err(Error::Unavailable(format!(
@@ -167,6 +186,9 @@ fn open(v3: &V3, prefix: &[u8], from: Option<i64>, start: Option<usize>) -> Resu
             Err(e) => return Err(e),
         }
     };
+    if created.canceled {
+        return Ok(Opening::Canceled(stream, created));
+    }
     let next = from.unwrap_or(created.header.revision + 1);
     let mut ws = WatchStream {
         prefix: prefix.to_vec(),
@@ -174,11 +196,8 @@ fn open(v3: &V3, prefix: &[u8], from: Option<i64>, start: Option<usize>) -> Resu
         pending: VecDeque::new(),
         stream,
     };
-    if created.canceled {
-        return Err(canceled(&ws.stream, &created));
-    }
     absorb(&mut ws, created)?;
-    Ok(ws)
+    Ok(Opening::Ready(ws))
 }
 
 /// Reopens a cut stream from revision `next`, trying the servers after
@@ -248,8 +267,9 @@ fn canceled(stream: &Stream, msg: &WatchResponse) -> Error {
         &msg.cancel_reason
     };
     Error::Refused(format!(
-        "{}: watch canceled by the server: {reason}",
-        stream.server
+        "{}: watch canceled by the server: {reason}{}",
+        stream.server,
+        super::auth::hint(reason)
     ))
 }
 

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod secure;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -53,6 +54,7 @@ pub fn dead_port() -> u16 {
 pub struct Proxy {
     pub port: u16,
     watch_requests: std::sync::Arc<AtomicUsize>,
+    auth_requests: std::sync::Arc<AtomicUsize>,
     accepted: std::sync::Arc<AtomicUsize>,
     conns: std::sync::Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
 }
@@ -65,13 +67,15 @@ impl Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let watch_requests = Arc::new(AtomicUsize::new(0));
+        let auth_requests = Arc::new(AtomicUsize::new(0));
         let conns: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
         let accepted = Arc::new(AtomicUsize::new(0));
-        let (target, count, all, accepted2) = (
+        let (target, count, all, accepted2, auth_count) = (
             target.to_string(),
             watch_requests.clone(),
             conns.clone(),
             accepted.clone(),
+            auth_requests.clone(),
         );
         std::thread::spawn(move || {
             for client in listener.incoming() {
@@ -86,6 +90,7 @@ impl Proxy {
                 let (mut c_in, mut s_out) =
                     (client.try_clone().unwrap(), server.try_clone().unwrap());
                 let count = count.clone();
+                let auth_count = auth_count.clone();
                 std::thread::spawn(move || {
                     let mut buf = [0u8; 65536];
                     while let Ok(n) = c_in.read(&mut buf) {
@@ -97,6 +102,11 @@ impl Proxy {
                             .filter(|w| w == b"POST /v3/watch")
                             .count();
                         count.fetch_add(hits, Ordering::SeqCst);
+                        let logins = buf[..n]
+                            .windows(26)
+                            .filter(|w| w == b"POST /v3/auth/authenticate")
+                            .count();
+                        auth_count.fetch_add(logins, Ordering::SeqCst);
                     }
                     let _ = s_out.shutdown(std::net::Shutdown::Both);
                 });
@@ -117,6 +127,7 @@ impl Proxy {
         Proxy {
             port,
             watch_requests,
+            auth_requests,
             accepted,
             conns,
         }
@@ -128,6 +139,11 @@ impl Proxy {
 
     pub fn watch_requests(&self) -> usize {
         self.watch_requests.load(Ordering::SeqCst)
+    }
+
+    /// `POST /v3/auth/authenticate` requests seen so far.
+    pub fn auth_requests(&self) -> usize {
+        self.auth_requests.load(Ordering::SeqCst)
     }
 
     /// TCP connections accepted so far.
