@@ -442,9 +442,17 @@ static int free_ports(unsigned short *a, unsigned short *b)
  */
 static void etcdctl2_cmd(char *out, size_t n, const char *args)
 {
+    /* Over https (make test-secure), v2 etcdctl takes its files as flags
+     * of its own: --ca-file, --cert-file, --key-file. */
+    char tls[1536] = "";
+    const char *ca = getenv("ETCDAPI_CACERT"), *cert = getenv("ETCDAPI_CERT"),
+               *key = getenv("ETCDAPI_KEY");
+    if (strncmp(ep_url, "https://", 8) == 0 && ca && cert && key)
+        snprintf(tls, sizeof tls, "--ca-file '%s' --cert-file '%s' --key-file '%s' ",
+                 ca, cert, key);
     snprintf(out, n,
              "env -u ETCDCTL_ENDPOINTS ETCDCTL_API=2 etcdctl "
-             "--endpoints=http://%s %s", endpoint, args);
+             "--endpoints=%s %s%s", ep_url, tls, args);
 }
 
 /*
