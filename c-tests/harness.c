@@ -1417,6 +1417,48 @@ static int locker_wait(struct locker_job *j, long ms)
     return locker_done(j);
 }
 
+/*
+ * Takes `held` through session `hs`, then checks that `other` can be taken
+ * through session `os` meanwhile (the two are independent locks), and
+ * releases both.  `what` names the pair in the checks.
+ */
+static void check_locks_independent(etcd_session hs, char *held,
+                                    etcd_session os, char *other,
+                                    const char *what)
+{
+    struct locker_job j;
+    pthread_t th;
+    char *idx = NULL;
+    char msg[200];
+
+    snprintf(msg, sizeof msg, "%s: the holder locks", what);
+    CHECK_RC(etcd_lock(hs, held, 10, NULL, &idx), ETCD_OK, msg);
+    memset(&j, 0, sizeof j);
+    pthread_mutex_init(&j.mu, NULL);
+    j.s = os;
+    j.key = other;
+    j.ttl = 10;
+    if (pthread_create(&th, NULL, locker_main, &j) != 0) {
+        snprintf(msg, sizeof msg, "%s: start the other locker", what);
+        CHECK(0, msg);
+    } else {
+        snprintf(msg, sizeof msg, "%s: the other lock does not wait", what);
+        CHECK(locker_wait(&j, 3000), msg);
+        if (idx)
+            etcd_unlock(hs, held, idx);         /* frees a stuck locker */
+        pthread_join(th, NULL);
+        snprintf(msg, sizeof msg, "%s: the other lock is taken", what);
+        CHECK_RC(j.r, ETCD_OK, msg);
+        if (j.idx) {
+            snprintf(msg, sizeof msg, "%s: the other lock is released", what);
+            CHECK_RC(etcd_unlock(os, other, j.idx), ETCD_OK, msg);
+        }
+        free(j.idx);
+    }
+    pthread_mutex_destroy(&j.mu);
+    free(idx);
+}
+
 /* "/_locks/" + canonical key without its leading '/', '%' and '/' escaped. */
 static void lock_name(char *out, size_t n, const char *canon)
 {
@@ -1525,32 +1567,10 @@ static void test_lock(etcd_session s)
 
     section("lock: nested names are independent", 60);
     {
-        struct locker_job j;
-        pthread_t th;
         char child[600];
         snprintf(canon, sizeof canon, "%s/l3/jobs", prefix);
         snprintf(child, sizeof child, "%s/42", canon);
-        CHECK_RC(etcd_lock(s, canon, 10, NULL, &idx), ETCD_OK, "lock jobs");
-        memset(&j, 0, sizeof j);
-        pthread_mutex_init(&j.mu, NULL);
-        j.s = s;
-        j.key = child;
-        j.ttl = 10;
-        if (pthread_create(&th, NULL, locker_main, &j) != 0) {
-            CHECK(0, "start jobs/42 locker");
-        } else {
-            CHECK(locker_wait(&j, 3000), "lock jobs/42 does not wait for jobs");
-            if (idx)
-                etcd_unlock(s, canon, idx);     /* frees a stuck locker */
-            pthread_join(th, NULL);
-            CHECK_RC(j.r, ETCD_OK, "lock jobs/42");
-            if (j.idx)
-                CHECK_RC(etcd_unlock(s, child, j.idx), ETCD_OK, "unlock jobs/42");
-            free(j.idx);
-        }
-        pthread_mutex_destroy(&j.mu);
-        free(idx);
-        idx = NULL;
+        check_locks_independent(s, canon, s, child, "jobs and jobs/42");
     }
 }
 
@@ -2649,7 +2669,7 @@ static void test_protocols_apart(etcd_session s)
     etcd_session o, bad;
     /* Which session writes through which API. */
     etcd_session sv2, sv3;
-    char *got, want[512], canon[512], *idx = NULL;
+    char *got, want[512], canon[512];
 
     section("protocols: v2 and v3 stores are apart", 60);
     o = open_with_protocol(other);
@@ -2700,31 +2720,8 @@ static void test_protocols_apart(etcd_session s)
     free(got);
 
     /* Locks of one name over v2 and over v3 do not exclude each other. */
-    {
-        struct locker_job j;
-        pthread_t th;
-        snprintf(canon, sizeof canon, "%s/xp/lock", prefix);
-        CHECK_RC(etcd_lock(s, canon, 10, NULL, &idx), ETCD_OK, "lock over this run's protocol");
-        memset(&j, 0, sizeof j);
-        pthread_mutex_init(&j.mu, NULL);
-        j.s = o;
-        j.key = canon;
-        j.ttl = 10;
-        if (pthread_create(&th, NULL, locker_main, &j) != 0) {
-            CHECK(0, "start the other protocol's locker");
-        } else {
-            CHECK(locker_wait(&j, 3000), "the same lock over the other protocol does not wait");
-            if (idx)
-                etcd_unlock(s, canon, idx);     /* frees a stuck locker */
-            pthread_join(th, NULL);
-            CHECK_RC(j.r, ETCD_OK, "lock over the other protocol");
-            if (j.idx)
-                CHECK_RC(etcd_unlock(o, canon, j.idx), ETCD_OK, "unlock over the other protocol");
-            free(j.idx);
-        }
-        pthread_mutex_destroy(&j.mu);
-        free(idx);
-    }
+    snprintf(canon, sizeof canon, "%s/xp/lock", prefix);
+    check_locks_independent(s, canon, o, canon, "one name over v2 and over v3");
     etcd_close_str(o);
 }
 
