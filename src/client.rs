@@ -18,7 +18,7 @@ impl Client {
     /// and checked here (for https servers): a bad one is an error.
     pub fn new(mut servers: Vec<Endpoint>, config: Config) -> Result<Client> {
         if servers.is_empty() {
-            return Err(Error::BadArgument("empty server list".into()));
+            return Err(Error::bad_argument("empty server list"));
         }
         if config.tls.any() {
             for s in servers.iter_mut().filter(|s| !s.scheme_given) {
@@ -35,7 +35,7 @@ impl Client {
     /// A session on a server string (`host:port` items separated by any of
     /// `\n\r\t ,;`), with settings from the `ETCDAPI_*` environment.
     pub fn open(server_names: &str) -> Result<Client> {
-        let servers = parse_server_list(server_names).map_err(Error::BadArgument)?;
+        let servers = parse_server_list(server_names).map_err(Error::bad_argument)?;
         Client::with_env(servers)
     }
 
@@ -48,7 +48,7 @@ impl Client {
     /// `options`, the rest (and any option left `None`) from the
     /// environment (see [`Config::from_env_with`]).
     pub fn with_options(servers: Vec<Endpoint>, options: &SecureOptions) -> Result<Client> {
-        let config = Config::from_env_with(options).map_err(Error::BadArgument)?;
+        let config = Config::from_env_with(options).map_err(Error::bad_argument)?;
         Client::new(servers, config)
     }
 
@@ -93,16 +93,13 @@ impl Client {
 
     /// Takes the lock `key` for `ttl` seconds; returns its index.
     pub fn lock(&self, key: impl AsRef<[u8]>, ttl: u32) -> Result<String> {
-        if ttl == 0 {
-            return Err(Error::BadArgument(
-                "lock ttl must be at least 1 second".into(),
-            ));
-        }
+        check_lock_ttl(ttl)?;
         self.protocol.lock(&canonical(key.as_ref()), ttl)
     }
 
-    /// Renews the lock `key` held with `index`.
+    /// Renews the lock `key` held with `index` for `ttl` seconds.
     pub fn renew(&self, key: impl AsRef<[u8]>, ttl: u32, index: &str) -> Result<()> {
+        check_lock_ttl(ttl)?;
         self.protocol.renew(&canonical(key.as_ref()), ttl, index)
     }
 
@@ -110,4 +107,12 @@ impl Client {
     pub fn unlock(&self, key: impl AsRef<[u8]>, index: &str) -> Result<()> {
         self.protocol.unlock(&canonical(key.as_ref()), index)
     }
+}
+
+/// A lock lives on a lease (v3) or a key TTL (v2): it needs a ttl.
+fn check_lock_ttl(ttl: u32) -> Result<()> {
+    if ttl == 0 {
+        return Err(Error::bad_argument("lock ttl must be at least 1 second"));
+    }
+    Ok(())
 }

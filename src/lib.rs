@@ -19,6 +19,6 @@ pub mod v3;
 
 pub use client::Client;
 pub use config::{Config, Credentials, ProtocolKind, SecureOptions, TlsFiles};
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};
 pub use protocol::Event;
 pub use servers::{parse_server_list, Endpoint};

@@ -128,7 +128,7 @@ impl Transport {
         let mut builder = ureq::Agent::config_builder();
         if servers.iter().any(|s| s.tls) {
             builder =
-                builder.tls_config(crate::tls::load(&config.tls).map_err(Error::BadArgument)?);
+                builder.tls_config(crate::tls::load(&config.tls).map_err(Error::bad_argument)?);
         }
         let agent: ureq::Agent = builder
             .http_status_as_error(false)
@@ -212,7 +212,7 @@ impl Transport {
                         reply.body_text()
                     );
                     if retry == Retry::IfNotSent {
-                        return Err(Error::OutcomeUnknown(what));
+                        return Err(Error::outcome_unknown(what));
                     }
                     failures.push(what);
                 }
@@ -223,13 +223,13 @@ impl Transport {
                 Err(AttemptError::NotSent(m)) => failures.push(m),
                 Err(AttemptError::Lost(m)) => {
                     if retry == Retry::IfNotSent {
-                        return Err(Error::OutcomeUnknown(m));
+                        return Err(Error::outcome_unknown(m));
                     }
                     failures.push(m);
                 }
             }
         }
-        Err(Error::Unavailable(format!(
+        Err(Error::unavailable(format!(
             "no server answered: {}",
             failures.join("; ")
         )))
@@ -248,7 +248,7 @@ impl Transport {
     ) -> Result<Stream> {
         match self.open(Method::Post, path, body, start, headers_timeout)? {
             Opened::Stream(stream) => Ok(stream),
-            Opened::Answer(reply) => Err(Error::Refused(format!(
+            Opened::Answer(reply) => Err(Error::refused(format!(
                 "{}: HTTP {} {}",
                 reply.server,
                 reply.status,
@@ -342,7 +342,7 @@ impl Transport {
                 Err(e) => failures.push(format!("{name}: {}", self.describe(server, &e))),
             }
         }
-        Err(Error::Unavailable(format!(
+        Err(Error::unavailable(format!(
             "no server answered: {}",
             failures.join("; ")
         )))
@@ -359,11 +359,11 @@ impl Transport {
         body: &[u8],
     ) -> Result<Reply> {
         let Some(server) = self.servers.get(index) else {
-            return Err(Error::BadArgument(format!("no server number {index}")));
+            return Err(Error::bad_argument(format!("no server number {index}")));
         };
         match self.attempt(server, method, path, body, None, true) {
             Ok(reply) if (self.unavailable)(reply.status, &reply.body) => {
-                Err(Error::Unavailable(format!(
+                Err(Error::unavailable(format!(
                     "{}: HTTP {} {}",
                     reply.server,
                     reply.status,
@@ -371,7 +371,7 @@ impl Transport {
                 )))
             }
             Ok(reply) => Ok(reply),
-            Err(AttemptError::NotSent(m) | AttemptError::Lost(m)) => Err(Error::Unavailable(m)),
+            Err(AttemptError::NotSent(m) | AttemptError::Lost(m)) => Err(Error::unavailable(m)),
         }
     }
 

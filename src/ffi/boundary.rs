@@ -72,11 +72,11 @@ impl Session {
 pub unsafe fn session<'a>(s: *mut std::ffi::c_void) -> Result<&'a Session, Error> {
     let s = s as *const Session;
     if s.is_null() {
-        return Err(Error::BadArgument("session is NULL".into()));
+        return Err(Error::bad_argument("session is NULL"));
     }
     let session = &*s;
     if session.tag != SESSION_TAG {
-        return Err(Error::BadArgument("not an open session".into()));
+        return Err(Error::bad_argument("not an open session"));
     }
     Ok(session)
 }
@@ -98,7 +98,7 @@ pub unsafe fn take_session(s: *mut std::ffi::c_void) -> Option<Box<Session>> {
 /// `p` is NULL or points to a NUL-terminated string.
 pub unsafe fn bytes_arg<'a>(p: *const c_char, what: &str) -> Result<&'a [u8], Error> {
     if p.is_null() {
-        return Err(Error::BadArgument(format!("{what} is NULL")));
+        return Err(Error::bad_argument(format!("{what} is NULL")));
     }
     Ok(CStr::from_ptr(p).to_bytes())
 }

@@ -71,7 +71,7 @@ fn open_session_with(
     options: &SecureOptions,
 ) -> etcd_session {
     let client = servers
-        .map_err(Error::BadArgument)
+        .map_err(Error::bad_argument)
         .and_then(|s| Client::with_options(s, options));
     match client {
         Ok(c) => Box::into_raw(Session::new(c)) as etcd_session,
@@ -208,7 +208,7 @@ pub unsafe extern "C" fn etcd_watch(
             };
             let event = s.client.watch(pfx, from)?;
             let revision = c_int::try_from(event.revision).map_err(|_| {
-                Error::Refused(format!(
+                Error::refused(format!(
                     "revision {} is above INT_MAX and cannot be returned",
                     event.revision
                 ))
@@ -299,8 +299,8 @@ pub unsafe extern "C" fn etcd_lock(
         result_of((|| {
             let (s, key) = session_and_key(session, key)?;
             if ttl == 0 {
-                return Err(Error::BadArgument(
-                    "lock ttl must be at least 1 second".into(),
+                return Err(Error::bad_argument(
+                    "lock ttl must be at least 1 second",
                 ));
             }
             if index_in.is_null() {
@@ -402,7 +402,7 @@ unsafe fn secure_options(opts: *const etcd_options) -> Result<SecureOptions, Err
         }
         match CStr::from_ptr(p).to_str() {
             Ok(s) => Ok(Some(s.to_string())),
-            Err(_) => Err(Error::BadArgument(format!(
+            Err(_) => Err(Error::bad_argument(format!(
                 "etcd_options.{what} is not valid text"
             ))),
         }
@@ -425,5 +425,5 @@ unsafe fn session_and_key<'a>(
 
 unsafe fn index_str<'a>(index: *const c_char) -> Result<&'a str, Error> {
     std::str::from_utf8(bytes_arg(index, "lock index")?)
-        .map_err(|_| Error::Refused("lock index is not a lease ID".into()))
+        .map_err(|_| Error::refused("lock index is not a lease ID"))
 }

@@ -3,7 +3,7 @@
 
 use super::json::Node;
 use super::{code, decode, form, key_path, utf8, V2};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::keys::{immediate_children, is_root};
 use crate::transport::{Method, Retry};
 
@@ -52,8 +52,8 @@ pub fn set(v2: &V2, key: &[u8], value: &[u8], prev: Option<&[u8]>, ttl: u32) -> 
     let value = utf8(value, "value")?;
     let prev = prev.map(|p| utf8(p, "previous value")).transpose()?;
     if is_root(key) {
-        return Err(Error::Refused(
-            "/ is the root directory: it cannot hold a value".into(),
+        return Err(Error::refused(
+            "/ is the root directory: it cannot hold a value",
         ));
     }
     let ttl = ttl.to_string();
@@ -79,7 +79,7 @@ pub fn set(v2: &V2, key: &[u8], value: &[u8], prev: Option<&[u8]>, ttl: u32) -> 
 }
 
 fn compare_failed(key: &[u8], why: &str) -> Error {
-    Error::Refused(format!(
+    Error::refused(format!(
         "compare failed: {} {why}",
         String::from_utf8_lossy(key)
     ))
@@ -112,13 +112,13 @@ fn swap(
         }
     };
     match attempt() {
-        Err(Error::OutcomeUnknown(why)) => {
+        Err(why) if why.kind() == ErrorKind::OutcomeUnknown => {
             // Sent, answer lost: a blind resend would fail its compare
             // against our own first attempt. Read the key to learn which.
             match read(v2, key).map_err(|e| Error::unknown_outcome(&why, &e))? {
                 Some(n) if !n.dir && n.value.as_deref() == Some(value) => Ok(()),
                 Some(n) if !n.dir && n.value.as_deref() == Some(prev) => attempt(),
-                _ => Err(Error::OutcomeUnknown(format!(
+                _ => Err(Error::outcome_unknown(format!(
                     "outcome unknown: {why}; the key no longer holds the expected previous value"
                 ))),
             }
@@ -164,13 +164,13 @@ fn swap_empty(v2: &V2, key: &[u8], path: &str, value: &str, fields: &[(&str, &st
                 }
                 Err(r) => return Err(r.into()),
             },
-            Err(Error::OutcomeUnknown(why)) => {
+            Err(why) if why.kind() == ErrorKind::OutcomeUnknown => {
                 match read(v2, key).map_err(|e| Error::unknown_outcome(&why, &e))? {
                     // Untouched since our read: our PUT did not apply.
                     Some(n) if n.modified_index == node.modified_index => continue,
                     Some(n) if !n.dir && n.value.as_deref() == Some(value) => return Ok(()),
                     _ => {
-                        return Err(Error::OutcomeUnknown(format!(
+                        return Err(Error::outcome_unknown(format!(
                             "outcome unknown: {why}; the key no longer holds the expected previous value"
                         )))
                     }
@@ -193,7 +193,7 @@ pub fn delete(v2: &V2, key: &[u8]) -> Result<()> {
             .request(Method::Delete, &path, b"", Retry::IfNotSent)?;
         match decode(&reply)? {
             Ok(_) => Ok(()),
-            Err(r) if r.code == code::KEY_NOT_FOUND => Err(Error::Refused(format!(
+            Err(r) if r.code == code::KEY_NOT_FOUND => Err(Error::refused(format!(
                 "key {} not found",
                 String::from_utf8_lossy(key)
             ))),
@@ -203,7 +203,7 @@ pub fn delete(v2: &V2, key: &[u8]) -> Result<()> {
         }
     };
     match delete_once() {
-        Err(Error::OutcomeUnknown(why)) => match read(v2, key) {
+        Err(why) if why.kind() == ErrorKind::OutcomeUnknown => match read(v2, key) {
             // Gone: our delete went through (a blind resend would have
             // said "not found" about our own success).
             Ok(None) => Ok(()),

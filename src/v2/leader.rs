@@ -35,7 +35,7 @@ pub fn leader(v2: &V2) -> Result<String> {
             return Ok(id);
         }
     }
-    Err(Error::Unavailable(format!(
+    Err(Error::unavailable(format!(
         "leader unknown: {}",
         why.join("; ")
     )))
@@ -52,7 +52,7 @@ fn from_self_stats(v2: &V2) -> Result<String> {
         member_id(&stats.leader_info.leader)
     };
     let Some(id) = id else {
-        return Err(Error::Unavailable(format!(
+        return Err(Error::unavailable(format!(
             "{}: knows no leader",
             reply.server
         )));
@@ -69,7 +69,7 @@ fn from_self_stats(v2: &V2) -> Result<String> {
     {
         return Ok(id);
     }
-    Err(Error::Unavailable(format!(
+    Err(Error::unavailable(format!(
         "{}: names {id} as leader, which is not a member",
         reply.server
     )))
@@ -77,7 +77,7 @@ fn from_self_stats(v2: &V2) -> Result<String> {
 
 fn parse<T: serde::de::DeserializeOwned>(reply: &crate::transport::Reply) -> Result<T> {
     if reply.status != 200 {
-        return Err(Error::BadResponse(format!(
+        return Err(Error::bad_response(format!(
             "{}: HTTP {} {}",
             reply.server,
             reply.status,
@@ -85,7 +85,7 @@ fn parse<T: serde::de::DeserializeOwned>(reply: &crate::transport::Reply) -> Res
         )));
     }
     serde_json::from_slice(&reply.body).map_err(|e| {
-        Error::BadResponse(format!(
+        Error::bad_response(format!(
             "{}: unreadable answer ({e}): {}",
             reply.server,
             reply.body_text()

@@ -20,7 +20,7 @@ use std::time::Duration;
 use super::json::Node;
 use super::watch::{wait, Waited};
 use super::{code, decode, etcd_index, form, key_path, keys, utf8, V2};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::keys::{canonical, lock_name};
 use crate::transport::{Method, Retry};
 
@@ -37,7 +37,7 @@ pub fn lock(v2: &V2, key: &[u8], ttl: u32) -> Result<String> {
     let mine = me
         .key
         .clone()
-        .ok_or_else(|| Error::BadResponse("lock waiter created without a key".into()))?;
+        .ok_or_else(|| Error::bad_response("lock waiter created without a key"))?;
     let my_path = key_path(mine.as_bytes())?;
     let acquired = std::thread::scope(|scope| {
         let (stop, stopped) = mpsc::channel::<()>();
@@ -56,7 +56,7 @@ pub fn lock(v2: &V2, key: &[u8], ttl: u32) -> Result<String> {
             let mut pause = period;
             while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(pause) {
                 pause = match refresh(v2, refreshed, ttl, Some(attempt)) {
-                    Err(Error::Unavailable(_) | Error::BadResponse(_)) => {
+                    Err(e) if matches!(e.kind(), ErrorKind::Unavailable | ErrorKind::BadResponse) => {
                         Duration::from_millis(200)
                     }
                     _ => period,
@@ -110,7 +110,7 @@ fn enqueue(v2: &V2, dir: &str, token: &str, ttl: u32) -> Result<Node> {
         decode(&reply)?.map(|a| a.node).map_err(Error::from)
     };
     match create() {
-        Err(Error::OutcomeUnknown(why)) => {
+        Err(why) if why.kind() == ErrorKind::OutcomeUnknown => {
             let (waiters, _) = list(v2, dir).map_err(|e| Error::unknown_outcome(&why, &e))?;
             match waiters
                 .into_iter()
@@ -150,7 +150,7 @@ fn wait_turn(v2: &V2, key: &[u8], dir: &str, mine: &str) -> Result<()> {
     loop {
         let (waiters, index) = list(v2, dir)?;
         let Some(position) = waiters.iter().position(|n| n.key.as_deref() == Some(mine)) else {
-            return Err(Error::Unavailable(format!(
+            return Err(Error::unavailable(format!(
                 "lost the place in the queue for lock {}: waiter key {mine} expired \
                  (its TTL could not be refreshed in time)",
                 String::from_utf8_lossy(key)
@@ -166,7 +166,7 @@ fn wait_turn(v2: &V2, key: &[u8], dir: &str, mine: &str) -> Result<()> {
         let mut next = index + 1;
         while let Waited::Change(answer) = wait(v2, dir, true, next)? {
             if answer.node.modified_index < next {
-                return Err(Error::BadResponse(format!(
+                return Err(Error::bad_response(format!(
                     "wait from index {next} answered with an older change"
                 )));
             }
@@ -192,7 +192,7 @@ fn refresh(v2: &V2, path: &str, ttl: u32, timeout: Option<Duration>) -> Result<(
             .request_within(Method::Put, path, body.as_bytes(), Retry::Always, timeout)?;
     match decode(&reply)? {
         Ok(_) => Ok(()),
-        Err(r) if r.code == code::KEY_NOT_FOUND => Err(Error::Refused(format!(
+        Err(r) if r.code == code::KEY_NOT_FOUND => Err(Error::refused(format!(
             "lock lost: {} has expired",
             r.cause
         ))),
@@ -212,12 +212,12 @@ fn parse_index(index: &str) -> Result<u64> {
     let digits = index.trim();
     match digits.parse::<u64>() {
         Ok(n) if n > 0 && digits.bytes().all(|b| b.is_ascii_digit()) => Ok(n),
-        _ => Err(Error::Refused(format!("{index:?} is not a lock index"))),
+        _ => Err(Error::refused(format!("{index:?} is not a lock index"))),
     }
 }
 
 fn not_held(key: &[u8], created: u64) -> Error {
-    Error::Refused(format!(
+    Error::refused(format!(
         "lock {} is not held by index {created}",
         String::from_utf8_lossy(key)
     ))
@@ -236,15 +236,15 @@ fn ensure_held(v2: &V2, key: &[u8], created: u64) -> Result<Node> {
 
 pub fn renew(v2: &V2, key: &[u8], ttl: u32, index: &str) -> Result<()> {
     if ttl == 0 {
-        return Err(Error::BadArgument(
-            "lock ttl must be at least 1 second".into(),
+        return Err(Error::bad_argument(
+            "lock ttl must be at least 1 second",
         ));
     }
     let created = parse_index(index)?;
     let path = key_path(waiter_key(key, created)?.as_bytes())?;
     // prevExist: an expired lock is not brought back to life.
     refresh(v2, &path, ttl.max(MIN_TTL), None).map_err(|e| match e {
-        Error::Refused(_) => Error::Refused(format!(
+        e if e.is_refusal() => Error::refused(format!(
             "lock {} lost: its key for index {created} has expired or was deleted",
             String::from_utf8_lossy(key)
         )),
@@ -276,7 +276,7 @@ pub fn unlock(v2: &V2, key: &[u8], index: &str) -> Result<()> {
                 Err(r) if r.code == code::KEY_NOT_FOUND => return Err(not_held(key, created)),
                 Err(r) => return Err(r.into()),
             },
-            Err(Error::OutcomeUnknown(why)) => {
+            Err(why) if why.kind() == ErrorKind::OutcomeUnknown => {
                 match keys::read(v2, mine.as_bytes())
                     .map_err(|e| Error::unknown_outcome(&why, &e))?
                 {
@@ -290,7 +290,7 @@ pub fn unlock(v2: &V2, key: &[u8], index: &str) -> Result<()> {
             Err(e) => return Err(e),
         }
     }
-    Err(Error::Unavailable(format!(
+    Err(Error::unavailable(format!(
         "lock {}: its key kept changing while releasing it",
         String::from_utf8_lossy(key)
     )))

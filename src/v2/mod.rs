@@ -88,7 +88,7 @@ impl Refusal {
 
 impl From<Refusal> for Error {
     fn from(r: Refusal) -> Error {
-        Error::Refused(r.describe())
+        Error::refused(r.describe())
     }
 }
 
@@ -97,7 +97,7 @@ impl From<Refusal> for Error {
 pub(crate) fn decode(reply: &Reply) -> Result<std::result::Result<json::Answer, Refusal>> {
     if reply.status == 200 || reply.status == 201 {
         return serde_json::from_slice(&reply.body).map(Ok).map_err(|e| {
-            Error::BadResponse(format!(
+            Error::bad_response(format!(
                 "{}: unreadable answer ({e}): {}",
                 reply.server,
                 reply.body_text()
@@ -112,7 +112,7 @@ pub(crate) fn decode(reply: &Reply) -> Result<std::result::Result<json::Answer, 
             cause: e.cause,
             server: reply.server.clone(),
         })),
-        _ => Err(Error::BadResponse(format!(
+        _ => Err(Error::bad_response(format!(
             "{}: HTTP {} {}",
             reply.server,
             reply.status,
@@ -128,7 +128,7 @@ pub(crate) fn etcd_index(reply: &Reply) -> Result<u64> {
         .header("X-Etcd-Index")
         .and_then(|v| v.trim().parse().ok())
         .ok_or_else(|| {
-            Error::BadResponse(format!(
+            Error::bad_response(format!(
                 "{}: answer without an X-Etcd-Index header (HTTP {} {})",
                 reply.server,
                 reply.status,
@@ -140,7 +140,7 @@ pub(crate) fn etcd_index(reply: &Reply) -> Result<u64> {
 /// `bytes` as text, or a clear refusal: v2 cannot carry other bytes.
 pub(crate) fn utf8<'a>(bytes: &'a [u8], what: &str) -> Result<&'a str> {
     std::str::from_utf8(bytes).map_err(|_| {
-        Error::BadArgument(format!(
+        Error::bad_argument(format!(
             "the {what} is not valid UTF-8: the v2 API carries keys and values as JSON \
              strings, so these bytes cannot be stored and read back unchanged \
              (use the v3 protocol)"
@@ -158,7 +158,7 @@ pub(crate) fn key_path(canonical_key: &[u8]) -> Result<String> {
     path.push_str(KEYS_PREFIX);
     for segment in text.split('/').filter(|s| !s.is_empty()) {
         if segment == "." || segment == ".." {
-            return Err(Error::BadArgument(format!(
+            return Err(Error::bad_argument(format!(
                 "key {text:?}: a \".\" or \"..\" path segment cannot be used with the v2 API"
             )));
         }
@@ -251,9 +251,9 @@ mod tests {
             key_path(b"/_locks/jobs%2F42").unwrap(),
             "/v2/keys/_locks/jobs%252F42"
         );
-        assert!(matches!(key_path(b"/a/../b"), Err(Error::BadArgument(_))));
-        assert!(matches!(key_path(b"/a/./b"), Err(Error::BadArgument(_))));
-        assert!(matches!(key_path(b"/\xff"), Err(Error::BadArgument(_))));
+        assert!(matches!(key_path(b"/a/../b"), Err(Error::bad_argument(_))));
+        assert!(matches!(key_path(b"/a/./b"), Err(Error::bad_argument(_))));
+        assert!(matches!(key_path(b"/\xff"), Err(Error::bad_argument(_))));
         assert_eq!(key_path(b"/a/.../b").unwrap(), "/v2/keys/a/.../b");
     }
 

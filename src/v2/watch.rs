@@ -42,7 +42,7 @@ pub fn watch(v2: &V2, prefix: &[u8], from: Option<i64>) -> Result<Event> {
             Waited::Change(answer) => {
                 let index = answer.node.modified_index;
                 if index < next {
-                    return Err(Error::BadResponse(format!(
+                    return Err(Error::bad_response(format!(
                         "wait from index {next} answered with an older change ({index})"
                     )));
                 }
@@ -56,7 +56,7 @@ pub fn watch(v2: &V2, prefix: &[u8], from: Option<i64>) -> Result<Event> {
             // are not the caller's): nothing was handed out yet, so a
             // fresh "now" still means "the next change from now".
             Waited::Cleared(_) if from_now => next = now(v2, &path)? + 1,
-            Waited::Cleared(why) => return Err(Error::Refused(why)),
+            Waited::Cleared(why) => return Err(Error::refused(why)),
         }
     }
 }
@@ -159,14 +159,14 @@ pub(super) fn wait(v2: &V2, path: &str, recursive: bool, index: u64) -> Result<W
                     .read_to_end(&mut body);
                 let failure = match read {
                     Ok(_) if body.len() as u64 > MAX_BODY_BYTES => {
-                        return Err(Error::BadResponse(format!(
+                        return Err(Error::bad_response(format!(
                             "{}: wait answer larger than {MAX_BODY_BYTES} bytes",
                             stream.server
                         )))
                     }
                     Ok(_) if !body.iter().all(u8::is_ascii_whitespace) => {
                         let answer = serde_json::from_slice(&body).map_err(|e| {
-                            Error::BadResponse(format!(
+                            Error::bad_response(format!(
                                 "{}: unreadable wait answer ({e}): {}",
                                 stream.server,
                                 String::from_utf8_lossy(&body[..body.len().min(200)])
@@ -205,7 +205,7 @@ pub(super) fn wait(v2: &V2, path: &str, recursive: bool, index: u64) -> Result<W
         };
         let deadline = *deadline.get_or_insert_with(|| Instant::now() + request_timeout);
         if Instant::now() >= deadline {
-            return Err(Error::Unavailable(format!(
+            return Err(Error::unavailable(format!(
                 "wait lost and no server took it over: {failure}"
             )));
         }

@@ -101,7 +101,7 @@ impl Auth {
             "name": user,
             "password": self.credentials.password(),
         }))
-        .map_err(|e| Error::BadArgument(format!("user {user:?}: {e}")))?;
+        .map_err(|e| Error::bad_argument(format!("user {user:?}: {e}")))?;
         // Without the old token: etcd refuses even this with an expired one.
         let reply = v3.transport.request_anonymous(
             Method::Post,
@@ -112,7 +112,7 @@ impl Auth {
         let token = if reply.status == 200 {
             let t: Token = super::decode(&reply)?;
             if t.token.is_empty() {
-                return Err(Error::BadResponse(format!(
+                return Err(Error::bad_response(format!(
                     "{}: authentication as user {user:?} answered without a token",
                     reply.server
                 )));
@@ -132,7 +132,7 @@ impl Auth {
                 // Nothing to log in to: carry on without a token.
                 None
             } else {
-                return Err(Error::Refused(format!(
+                return Err(Error::refused(format!(
                     "{}: authentication as user {user:?} failed: {said} (HTTP {}, code {})",
                     reply.server, reply.status, e.code
                 )));

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use super::json::{encode, uint, KeyValue, RangeResponse, TxnResponse};
 use super::{lease, V3};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::keys::{children_prefix, immediate_children, is_root, prefix_range_end};
 use crate::transport::Retry;
 
@@ -26,8 +26,8 @@ pub fn get(v3: &V3, key: &[u8]) -> Result<Option<Vec<u8>>> {
     let txn: TxnResponse = v3.call("/v3/kv/txn", &body, Retry::Always)?;
     let mut ranges = txn.responses.into_iter().filter_map(|r| r.response_range);
     let (Some(exact), Some(below)) = (ranges.next(), ranges.next()) else {
-        return Err(Error::BadResponse(
-            "txn answer without its two ranges".into(),
+        return Err(Error::bad_response(
+            "txn answer without its two ranges",
         ));
     };
     if let Some(kv) = exact.kvs.into_iter().find(|kv| kv.key == key) {
@@ -48,8 +48,8 @@ fn read(v3: &V3, key: &[u8]) -> Result<Option<KeyValue>> {
 
 pub fn set(v3: &V3, key: &[u8], value: &[u8], prev: Option<&[u8]>, ttl: u32) -> Result<()> {
     if is_root(key) {
-        return Err(Error::Refused(
-            "/ is the root directory: it cannot hold a value".into(),
+        return Err(Error::refused(
+            "/ is the root directory: it cannot hold a value",
         ));
     }
     let lease = if ttl > 0 { lease::grant(v3, ttl)? } else { 0 };
@@ -71,7 +71,7 @@ pub fn set(v3: &V3, key: &[u8], value: &[u8], prev: Option<&[u8]>, ttl: u32) -> 
         Ok(r.succeeded)
     };
     let refused = || {
-        Error::Refused(format!(
+        Error::refused(format!(
             "compare failed: {} does not hold the expected previous value (or does not exist)",
             String::from_utf8_lossy(key)
         ))
@@ -79,7 +79,7 @@ pub fn set(v3: &V3, key: &[u8], value: &[u8], prev: Option<&[u8]>, ttl: u32) -> 
     match compare_and_swap() {
         Ok(true) => Ok(()),
         Ok(false) => Err(refused()),
-        Err(Error::OutcomeUnknown(why)) => {
+        Err(why) if why.kind() == ErrorKind::OutcomeUnknown => {
             // Sent, answer lost: a blind resend would fail its compare
             // against our own first attempt. Read the key to learn which.
             let current = read(v3, key).map_err(|e| Error::unknown_outcome(&why, &e))?;
@@ -90,7 +90,7 @@ pub fn set(v3: &V3, key: &[u8], value: &[u8], prev: Option<&[u8]>, ttl: u32) -> 
                     Ok(false) => Err(refused()),
                     Err(e) => Err(e),
                 },
-                _ => Err(Error::OutcomeUnknown(format!(
+                _ => Err(Error::outcome_unknown(format!(
                     "outcome unknown: {why}; the key no longer holds the expected previous value"
                 ))),
             }
@@ -112,14 +112,14 @@ pub fn delete(v3: &V3, key: &[u8]) -> Result<()> {
         if r.deleted > 0 {
             Ok(())
         } else {
-            Err(Error::Refused(format!(
+            Err(Error::refused(format!(
                 "key {} not found",
                 String::from_utf8_lossy(key)
             )))
         }
     };
     match delete_once() {
-        Err(Error::OutcomeUnknown(why)) => match read(v3, key) {
+        Err(why) if why.kind() == ErrorKind::OutcomeUnknown => match read(v3, key) {
             // Gone: our delete went through (a blind resend would have
             // said "not found" about our own success).
             Ok(None) => Ok(()),
@@ -145,7 +145,7 @@ pub fn leader(v3: &V3) -> Result<String> {
         } else {
             s.errors.join(", ")
         };
-        return Err(Error::Unavailable(format!("leader unknown: {why}")));
+        return Err(Error::unavailable(format!("leader unknown: {why}")));
     }
     Ok(format!("{:x}", s.leader))
 }

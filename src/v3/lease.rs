@@ -12,8 +12,8 @@ use crate::transport::Retry;
 pub fn grant(v3: &V3, ttl: u32) -> Result<i64> {
     let r: LeaseResponse = v3.call("/v3/lease/grant", &json!({"TTL": ttl}), Retry::Always)?;
     if r.id == 0 {
-        return Err(Error::BadResponse(
-            "lease grant answered without an ID".into(),
+        return Err(Error::bad_response(
+            "lease grant answered without an ID",
         ));
     }
     Ok(r.id)
@@ -44,7 +44,7 @@ pub fn revoke(v3: &V3, id: i64) -> Result<()> {
         Retry::Always,
     ) {
         Ok(_) => Ok(()),
-        Err(Error::Refused(m)) if m.contains("lease not found") => Ok(()),
+        Err(e) if e.message().contains("lease not found") => Ok(()),
         Err(e) => Err(e),
     }
 }

@@ -14,7 +14,7 @@ use serde_json::json;
 use super::auth::reply_rejects_token;
 use super::json::{encode, RangeResponse};
 use super::{decode, lease, refusal, V3};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::keys::{lock_key, lock_name};
 use crate::transport::{Method, Opened, Reply, Retry};
 
@@ -63,8 +63,8 @@ fn wait_for_lock(v3: &V3, key: &[u8], lease: i64) -> Result<()> {
         let failure = match opened {
             Ok(Opened::Answer(reply)) => {
                 return Err(match refusal(&reply) {
-                    e @ Error::Refused(_) => e,
-                    _ => Error::Refused(format!(
+                    e if e.is_refusal() => e,
+                    _ => Error::refused(format!(
                         "{}: HTTP {} {}",
                         reply.server,
                         reply.status,
@@ -93,12 +93,12 @@ fn wait_for_lock(v3: &V3, key: &[u8], lease: i64) -> Result<()> {
             }
             // No member could take the wait just now (an election after a
             // leader died): our lease is still kept alive, so wait on.
-            Err(Error::Unavailable(why)) => why,
+            Err(e) if e.kind() == ErrorKind::Unavailable => e.message().to_string(),
             Err(e) => return Err(e),
         };
         failures += 1;
         if failures > v3.transport.servers().len() * 3 {
-            return Err(Error::Unavailable(failure));
+            return Err(Error::unavailable(failure));
         }
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -110,7 +110,7 @@ pub fn renew(v3: &V3, key: &[u8], _ttl: u32, index: &str) -> Result<()> {
     // lease is extended.
     ensure_held(v3, key, lease)?;
     if lease::keep_alive(v3, lease)? <= 0 {
-        return Err(Error::Refused(format!(
+        return Err(Error::refused(format!(
             "lock lost: its lease {index} has expired or was revoked"
         )));
     }
@@ -133,7 +133,7 @@ fn ensure_held(v3: &V3, key: &[u8], lease: i64) -> Result<()> {
     if r.kvs.iter().any(|kv| kv.key == k && kv.lease == lease) {
         return Ok(());
     }
-    Err(Error::Refused(format!(
+    Err(Error::refused(format!(
         "lock {} is not held by index {}",
         String::from_utf8_lossy(key),
         hex(lease)
@@ -147,6 +147,6 @@ fn hex(lease: i64) -> String {
 fn parse_index(index: &str) -> Result<i64> {
     match u64::from_str_radix(index.trim(), 16) {
         Ok(id) if id != 0 && index.len() <= 16 => Ok(id as i64),
-        _ => Err(Error::Refused(format!("{index:?} is not a lock index"))),
+        _ => Err(Error::refused(format!("{index:?} is not a lock index"))),
     }
 }

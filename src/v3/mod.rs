@@ -36,7 +36,7 @@ impl V3 {
     /// One unary gateway call: POST `path` with a JSON body, decode the
     /// answer into `T`.
     fn call<T: DeserializeOwned>(&self, path: &str, body: &Value, retry: Retry) -> Result<T> {
-        let body = serde_json::to_vec(body).map_err(|e| Error::BadArgument(e.to_string()))?;
+        let body = serde_json::to_vec(body).map_err(|e| Error::bad_argument(e.to_string()))?;
         let reply = self.authorized(
             || self.transport.request(Method::Post, path, &body, retry),
             auth::reply_rejects_token,
@@ -87,7 +87,7 @@ fn member_unavailable(status: u16, body: &[u8]) -> bool {
 fn decode<T: DeserializeOwned>(reply: &Reply) -> Result<T> {
     if reply.status == 200 {
         let unreadable = |e: &dyn std::fmt::Display| {
-            Error::BadResponse(format!(
+            Error::bad_response(format!(
                 "{}: unreadable answer ({e}): {}",
                 reply.server,
                 reply.body_text()
@@ -123,7 +123,7 @@ fn refusal(reply: &Reply) -> Error {
                 e.message
             };
             let hint = auth::hint(&msg);
-            Error::Refused(format!(
+            Error::refused(format!(
                 "{}: {} (HTTP {}, code {}){hint}",
                 reply.server, msg, reply.status, e.code
             ))
@@ -136,7 +136,7 @@ fn refusal(reply: &Reply) -> Error {
             } else {
                 ""
             };
-            Error::BadResponse(format!(
+            Error::bad_response(format!(
                 "{}: HTTP {} {text}{hint}",
                 reply.server, reply.status
             ))

@@ -124,7 +124,7 @@ pub fn watch(v3: &V3, prefix: &[u8], from: Option<i64>) -> Result<Event> {
                     1
                 };
                 if quick_cuts > 2 * v3.transport.servers().len() {
-                    return Err(Error::Unavailable(format!(
+                    return Err(Error::unavailable(format!(
                         "{}: watch stream cut {quick_cuts} times in a row",
                         ws.stream.server
                     )));
@@ -178,7 +178,7 @@ fn open_once(v3: &V3, prefix: &[u8], from: Option<i64>, start: Option<usize>) ->
             Ok(Some(m)) if m.canceled => return Ok(Opening::Canceled(stream, m)),
             Ok(Some(_)) => continue,
             Ok(None) => {
-                return Err(Error::Unavailable(format!(
+                return Err(Error::unavailable(format!(
                     "{}: watch stream ended before it started",
                     stream.server
                 )))
@@ -209,9 +209,9 @@ fn reopen(v3: &V3, prefix: &[u8], next: i64, after: usize) -> Result<WatchStream
     loop {
         match open(v3, prefix, Some(next), Some(start)) {
             Ok(ws) => return Ok(ws),
-            Err(e @ Error::Refused(_)) => return Err(e),
+            Err(e) if e.is_refusal() => return Err(e),
             Err(e) if Instant::now() >= deadline => {
-                return Err(Error::Unavailable(format!(
+                return Err(Error::unavailable(format!(
                     "watch stream lost and no server took it over: {e}"
                 )))
             }
@@ -256,7 +256,7 @@ fn absorb(ws: &mut WatchStream, msg: WatchResponse) -> Result<()> {
 
 fn canceled(stream: &Stream, msg: &WatchResponse) -> Error {
     if msg.compact_revision > 0 {
-        return Error::Refused(format!(
+        return Error::refused(format!(
             "{}: the requested revision has been compacted; the oldest available is {}",
             stream.server, msg.compact_revision
         ));
@@ -266,7 +266,7 @@ fn canceled(stream: &Stream, msg: &WatchResponse) -> Error {
     } else {
         &msg.cancel_reason
     };
-    Error::Refused(format!(
+    Error::refused(format!(
         "{}: watch canceled by the server: {reason}{}",
         stream.server,
         super::auth::hint(reason)
@@ -279,7 +279,7 @@ fn read_message(stream: &mut Stream) -> Result<Option<WatchResponse>> {
     loop {
         line.clear();
         let n = read_line_limited(&mut *stream.reader, &mut line)
-            .map_err(|e| Error::Unavailable(format!("{}: watch stream: {e}", stream.server)))?;
+            .map_err(|e| Error::unavailable(format!("{}: watch stream: {e}", stream.server)))?;
         if n == 0 {
             return Ok(None);
         }
@@ -291,7 +291,7 @@ fn read_message(stream: &mut Stream) -> Result<Option<WatchResponse>> {
             return Ok(None);
         }
         let msg: Message = serde_json::from_slice(&line).map_err(|e| {
-            Error::BadResponse(format!("{}: unreadable watch message ({e})", stream.server))
+            Error::bad_response(format!("{}: unreadable watch message ({e})", stream.server))
         })?;
         if let Some(err) = msg.error {
             let text = err
@@ -299,7 +299,7 @@ fn read_message(stream: &mut Stream) -> Result<Option<WatchResponse>> {
                 .and_then(|m| m.as_str())
                 .unwrap_or("unknown error")
                 .to_string();
-            return Err(Error::Refused(format!(
+            return Err(Error::refused(format!(
                 "{}: watch failed: {text}",
                 stream.server
             )));
