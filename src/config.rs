@@ -55,12 +55,46 @@ impl fmt::Debug for Config {
     }
 }
 
-/// A setting's value and where it came from (an environment variable's
-/// name, or the program's option), for messages.
+/// A setting's value and where it came from, for messages and for
+/// choosing between two sources.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Setting<T> {
     pub value: T,
-    pub source: String,
+    pub source: Source,
+}
+
+/// Where a setting came from, strongest first: the program's option,
+/// then our environment variable, then etcdctl's of the same name. Each
+/// carries the setting's name in lowercase (`cacert`, `user` ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// A field of the options the program passed (`etcd_options`).
+    Option(&'static str),
+    /// `ETCDAPI_<NAME>`.
+    Ours(&'static str),
+    /// etcdctl's `ETCDCTL_<NAME>`.
+    Etcdctl(&'static str),
+}
+
+impl Source {
+    /// Lower is stronger.
+    fn rank(self) -> u8 {
+        match self {
+            Source::Option(_) => 0,
+            Source::Ours(_) => 1,
+            Source::Etcdctl(_) => 2,
+        }
+    }
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Option(what) => write!(f, "option {what}"),
+            Source::Ours(what) => write!(f, "ETCDAPI_{}", what.to_ascii_uppercase()),
+            Source::Etcdctl(what) => write!(f, "ETCDCTL_{}", what.to_ascii_uppercase()),
+        }
+    }
 }
 
 impl<T: fmt::Debug> fmt::Debug for Setting<T> {
@@ -199,14 +233,13 @@ impl Config {
                 _ => return Err(format!("ETCDAPI_PROTOCOL={p:?}: expected v2 or v3")),
             };
         }
-        let pick = |given: &Option<String>, what: &str| -> Result<Found, String> {
+        let pick = |given: &Option<String>, what: &'static str| -> Result<Found, String> {
             if let Some(v) = given {
-                return Ok(Found::new(v.clone(), format!("option {what}")));
+                return Ok(Found::new(v.clone(), Source::Option(what)));
             }
-            for prefix in ["ETCDAPI_", "ETCDCTL_"] {
-                let name = format!("{prefix}{}", what.to_ascii_uppercase());
-                if let Some(v) = var(&name)? {
-                    return Ok(Found::new(v, name));
+            for source in [Source::Ours(what), Source::Etcdctl(what)] {
+                if let Some(v) = var(&source.to_string())? {
+                    return Ok(Found::new(v, source));
                 }
             }
             Ok(Found::Unset)
@@ -258,7 +291,7 @@ enum Found {
 }
 
 impl Found {
-    fn new(value: String, source: String) -> Found {
+    fn new(value: String, source: Source) -> Found {
         if value.is_empty() {
             Found::Off
         } else {
@@ -284,7 +317,7 @@ fn credentials(
         return match password {
             // etcdctl ignores a password without a user; so do we for its
             // variable, but not for ours.
-            Some(p) if p.source != "ETCDCTL_PASSWORD" => Err(format!(
+            Some(p) if !matches!(p.source, Source::Etcdctl(_)) => Err(format!(
                 "a password is given ({}) but no user (ETCDAPI_USER)",
                 p.source
             )),
@@ -293,7 +326,8 @@ fn credentials(
     };
     // A user written name:password keeps its own password over one from
     // a weaker source (ETCDAPI_USER=a:b beside etcdctl's ETCDCTL_PASSWORD).
-    let password = password.filter(|p| !(user.value.contains(':') && rank(p) > rank(&user)));
+    let password =
+        password.filter(|p| !(user.value.contains(':') && p.source.rank() > user.source.rank()));
     let (name, password) = match password {
         Some(p) => (user.value, p.value),
         None => match user.value.split_once(':') {
@@ -310,18 +344,6 @@ fn credentials(
         return Err(format!("empty user name ({})", user.source));
     }
     Ok(Some(Credentials::new(name, password)))
-}
-
-/// How strong a setting's source is: the program's option, then ours,
-/// then etcdctl's.
-fn rank(s: &Setting<String>) -> u8 {
-    if s.source.starts_with("ETCDCTL_") {
-        2
-    } else if s.source.starts_with("ETCDAPI_") {
-        1
-    } else {
-        0
-    }
 }
 
 fn env_var(name: &str) -> Result<Option<String>, String> {
@@ -374,7 +396,7 @@ mod tests {
             c.tls.cacert.as_ref().unwrap().value,
             PathBuf::from("/ctl/ca")
         );
-        assert_eq!(c.tls.cacert.as_ref().unwrap().source, "ETCDCTL_CACERT");
+        assert_eq!(c.tls.cacert.as_ref().unwrap().source, Source::Etcdctl("cacert"));
         let c = config(
             &none,
             &[("ETCDCTL_CACERT", "/ctl/ca"), ("ETCDAPI_CACERT", "/api/ca")],

@@ -18,7 +18,7 @@ pub mod v2;
 pub mod v3;
 
 pub use client::Client;
-pub use config::{Config, Credentials, ProtocolKind, SecureOptions, TlsFiles};
+pub use config::{Config, Credentials, ProtocolKind, SecureOptions, Source, TlsFiles};
 pub use error::{Error, ErrorKind, Result};
 pub use protocol::Event;
 pub use servers::{parse_server_list, Endpoint};
