@@ -2,7 +2,7 @@
 
 use crate::config::{Config, ProtocolKind, SecureOptions};
 use crate::error::{Error, Result};
-use crate::keys::canonical;
+use crate::keys::{canonical, is_root};
 use crate::protocol::{Event, Protocol};
 use crate::servers::{parse_server_list, Endpoint};
 
@@ -63,7 +63,8 @@ impl Client {
     }
 
     /// Stores `value`, only if the current value is `prev` (when given),
-    /// for `ttl` seconds (when > 0).
+    /// for `ttl` seconds (when > 0). A failed compare is an error of kind
+    /// `CompareFailed` (also for a missing key).
     pub fn set_with(
         &self,
         key: impl AsRef<[u8]>,
@@ -71,13 +72,26 @@ impl Client {
         prev: Option<&[u8]>,
         ttl: u32,
     ) -> Result<()> {
-        self.protocol
-            .set(&canonical(key.as_ref()), value.as_ref(), prev, ttl)
+        let key = canonical(key.as_ref());
+        if is_root(&key) {
+            return Err(Error::refused(
+                "/ is the root directory: it cannot hold a value",
+            ));
+        }
+        match prev {
+            None => self.protocol.put(&key, value.as_ref(), ttl),
+            Some(prev) => self.protocol.swap(&key, value.as_ref(), prev, ttl),
+        }
     }
 
-    /// Deletes `key`; `Error::Refused` if it did not exist.
+    /// Deletes `key`; an error of kind `NotFound` if it did not exist.
     pub fn delete(&self, key: impl AsRef<[u8]>) -> Result<()> {
-        self.protocol.delete(&canonical(key.as_ref()))
+        let key = canonical(key.as_ref());
+        if self.protocol.delete(&key)? {
+            Ok(())
+        } else {
+            Err(Error::not_found(&key))
+        }
     }
 
     /// The leader's member ID in lowercase hex.

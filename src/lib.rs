@@ -10,6 +10,7 @@ pub mod config;
 pub mod error;
 pub mod ffi;
 pub mod keys;
+mod outcome;
 pub mod protocol;
 pub mod servers;
 pub mod tls;

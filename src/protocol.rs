@@ -1,5 +1,6 @@
 //! The one interface each of etcd's APIs (v3 gateway, v2 keys) implements.
-//! Keys reaching it are already canonical (see [`crate::keys`]).
+//! Keys reaching it are already canonical (see [`crate::keys`]) and the
+//! arguments already checked: [`crate::Client`] owns that policy.
 
 use crate::error::Result;
 
@@ -18,11 +19,13 @@ pub trait Protocol: Send + Sync {
     /// The value of `key`; else, if keys exist below it, the listing of its
     /// immediate children (canonical paths joined by `\n`); else `None`.
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>>;
-    /// Stores `value`; with `prev`, only if the current value equals it;
-    /// with `ttl > 0`, for that many seconds.
-    fn set(&self, key: &[u8], value: &[u8], prev: Option<&[u8]>, ttl: u32) -> Result<()>;
-    /// Deletes the single key; `Refused` if there was none.
-    fn delete(&self, key: &[u8]) -> Result<()>;
+    /// Stores `value` (for `ttl` seconds when `ttl > 0`).
+    fn put(&self, key: &[u8], value: &[u8], ttl: u32) -> Result<()>;
+    /// Stores `value` only if the current value equals `prev` (an error of
+    /// kind `CompareFailed` otherwise); for `ttl` seconds when `ttl > 0`.
+    fn swap(&self, key: &[u8], value: &[u8], prev: &[u8], ttl: u32) -> Result<()>;
+    /// Deletes the single key; false if there was none.
+    fn delete(&self, key: &[u8]) -> Result<bool>;
     /// The leader's member ID in lowercase hex; an error while there is none.
     fn leader(&self) -> Result<String>;
     /// The first change to `prefix` or below it at revision >= `from`

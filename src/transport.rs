@@ -4,6 +4,7 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::fmt;
 use std::time::Duration;
 
 use crate::config::Config;
@@ -37,6 +38,107 @@ pub enum Method {
     Delete,
 }
 
+/// One request, described once for every way it can be sent: what to
+/// send, whether it may be repeated elsewhere, how long to wait, with or
+/// without the session's token, and which servers to try.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    pub method: Method,
+    /// Path and query, appended to the server's base URL.
+    pub path: &'a str,
+    /// Sent for POST and PUT only.
+    pub body: &'a [u8],
+    pub content_type: Option<&'static str>,
+    pub retry: Retry,
+    pub wait: Wait,
+    /// Send the session's auth token (not when asking for a new one:
+    /// etcd refuses even that when an expired token comes along).
+    pub with_token: bool,
+    pub servers: Servers,
+}
+
+/// How long a request may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    /// The configured connect and request time-outs.
+    Configured,
+    /// At most this long once connected: for requests that are worth more
+    /// sent again soon elsewhere than waited for long.
+    Within(Duration),
+    /// A stream (watch, lock wait): the headers within this time (`None`:
+    /// as long as it takes), the body without a time-out.
+    Stream(Option<Duration>),
+}
+
+/// Which servers a request goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Servers {
+    /// Each in turn, starting with the one that last answered.
+    Preferred,
+    /// Each in turn, starting with this one (taken modulo their number).
+    From(usize),
+    /// This one only: for asking each member in turn a question only some
+    /// of them can answer.
+    Only(usize),
+}
+
+/// Form fields (v2's writes).
+pub const FORM: &str = "application/x-www-form-urlencoded";
+
+impl<'a> Request<'a> {
+    fn new(method: Method, path: &'a str, body: &'a [u8]) -> Request<'a> {
+        Request {
+            method,
+            path,
+            body,
+            content_type: None,
+            retry: Retry::Always,
+            wait: Wait::Configured,
+            with_token: true,
+            servers: Servers::Preferred,
+        }
+    }
+
+    pub fn get(path: &'a str) -> Request<'a> {
+        Request::new(Method::Get, path, b"")
+    }
+
+    pub fn delete(path: &'a str) -> Request<'a> {
+        Request::new(Method::Delete, path, b"")
+    }
+
+    pub fn post(path: &'a str, body: &'a [u8]) -> Request<'a> {
+        Request::new(Method::Post, path, body)
+    }
+
+    /// A PUT of form fields.
+    pub fn put_form(path: &'a str, form: &'a [u8]) -> Request<'a> {
+        Request {
+            content_type: Some(FORM),
+            ..Request::new(Method::Put, path, form)
+        }
+    }
+
+    pub fn retry(self, retry: Retry) -> Request<'a> {
+        Request { retry, ..self }
+    }
+
+    pub fn wait(self, wait: Wait) -> Request<'a> {
+        Request { wait, ..self }
+    }
+
+    pub fn anonymous(self) -> Request<'a> {
+        Request {
+            with_token: false,
+            ..self
+        }
+    }
+
+    pub fn servers(self, servers: Servers) -> Request<'a> {
+        Request { servers, ..self }
+    }
+}
+
 /// What a server answered, whatever the status.
 #[derive(Debug)]
 pub struct Reply {
@@ -54,6 +156,7 @@ impl Reply {
         header_value(&self.headers, name)
     }
 
+    /// The body's first line, cut at 200 bytes: for messages.
     pub fn body_text(&self) -> String {
         let text = String::from_utf8_lossy(&self.body);
         let line = text.trim().lines().next().unwrap_or("").to_string();
@@ -62,6 +165,13 @@ impl Reply {
         } else {
             line
         }
+    }
+}
+
+/// `server: HTTP status first-line-of-body`, for messages.
+impl fmt::Display for Reply {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: HTTP {} {}", self.server, self.status, self.body_text())
     }
 }
 
@@ -89,6 +199,16 @@ pub enum Opened {
     Answer(Reply),
 }
 
+impl Opened {
+    /// The stream; any other answer is a refusal.
+    pub fn into_stream(self) -> Result<Stream> {
+        match self {
+            Opened::Stream(stream) => Ok(stream),
+            Opened::Answer(reply) => Err(Error::refused(reply.to_string())),
+        }
+    }
+}
+
 fn header_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
@@ -113,7 +233,7 @@ pub struct Transport {
 enum AttemptError {
     /// The request never reached the server.
     NotSent(String),
-    /// Sent; the answer was lost or late.
+    /// Sent; the answer was lost or late, or said "cannot serve now".
     Lost(String),
 }
 
@@ -158,76 +278,79 @@ impl Transport {
         &self.servers
     }
 
-    /// Sends one request, trying each server at most once, starting with
-    /// the one that last answered. Returns the first real answer; an
-    /// "unavailable" answer counts as a failed attempt.
-    pub fn request(&self, method: Method, path: &str, body: &[u8], retry: Retry) -> Result<Reply> {
-        self.request_within(method, path, body, retry, None)
+    /// Sends `req` and reads the whole answer: the first real answer from
+    /// the servers tried; an "unavailable" answer counts as a failed
+    /// attempt.
+    pub fn send(&self, req: &Request) -> Result<Reply> {
+        self.failover(req, |server, _| {
+            let resp = self.run(server, req)?;
+            let reply = self.read_reply(server, resp)?;
+            self.usable(reply)
+        })
     }
 
-    /// [`Transport::request`] with each attempt limited to `timeout`
-    /// (`None`: the configured request time-out), for requests that are
-    /// worth more sent again soon elsewhere than waited for long.
-    pub fn request_within(
-        &self,
-        method: Method,
-        path: &str,
-        body: &[u8],
-        retry: Retry,
-        timeout: Option<Duration>,
-    ) -> Result<Reply> {
-        self.send(method, path, body, retry, timeout, true)
+    /// Opens `req` as a stream: HTTP 200 gives the stream (its body not
+    /// yet read); another answer is read whole.
+    pub fn open(&self, req: &Request) -> Result<Opened> {
+        self.failover(req, |server, index| {
+            let resp = self.run(server, req)?;
+            if resp.status().as_u16() == 200 {
+                let (parts, body) = resp.into_parts();
+                let reader = body.into_with_config().limit(u64::MAX).reader();
+                return Ok(Opened::Stream(Stream {
+                    reader: Box::new(BufReader::new(reader)),
+                    headers: parts.headers,
+                    server_index: index,
+                    server: server.to_string(),
+                }));
+            }
+            // A body cut short is as good as none here: the status speaks.
+            let status = resp.status().as_u16();
+            let (parts, body) = resp.into_parts();
+            let reply = Reply {
+                status,
+                headers: parts.headers,
+                body: read_limited(body.into_reader()).unwrap_or_default(),
+                server: server.to_string(),
+            };
+            self.usable(reply).map(Opened::Answer)
+        })
     }
 
-    /// [`Transport::request`] without the auth token: for asking for a
-    /// new one (etcd refuses even that when an expired token comes along).
-    pub fn request_anonymous(
+    /// The one failover loop: tries `attempt` on the servers `req` names,
+    /// each at most once, and returns the first success. A request that
+    /// may not be repeated (`Retry::IfNotSent`) stops at the first failure
+    /// after it was sent: its outcome is unknown.
+    fn failover<T>(
         &self,
-        method: Method,
-        path: &str,
-        body: &[u8],
-        retry: Retry,
-    ) -> Result<Reply> {
-        self.send(method, path, body, retry, None, false)
-    }
-
-    fn send(
-        &self,
-        method: Method,
-        path: &str,
-        body: &[u8],
-        retry: Retry,
-        timeout: Option<Duration>,
-        with_token: bool,
-    ) -> Result<Reply> {
+        req: &Request,
+        mut attempt: impl FnMut(&Endpoint, usize) -> std::result::Result<T, AttemptError>,
+    ) -> Result<T> {
+        let n = self.servers.len();
+        let (start, count) = match req.servers {
+            Servers::Preferred => (self.preferred.load(Ordering::Relaxed), n),
+            Servers::From(i) => (i, n),
+            Servers::Only(i) if i < n => (i, 1),
+            Servers::Only(i) => return Err(Error::bad_argument(format!("no server number {i}"))),
+        };
         let mut failures = Vec::new();
-        for i in self.rotation() {
-            let server = &self.servers[i];
-            match self.attempt(server, method, path, body, timeout, with_token) {
-                Ok(reply) if (self.unavailable)(reply.status, &reply.body) => {
-                    let what = format!(
-                        "{}: HTTP {} {}",
-                        reply.server,
-                        reply.status,
-                        reply.body_text()
-                    );
-                    if retry == Retry::IfNotSent {
-                        return Err(Error::outcome_unknown(what));
+        for index in (0..count).map(|k| (start + k) % n) {
+            match attempt(&self.servers[index], index) {
+                Ok(answer) => {
+                    if !matches!(req.servers, Servers::Only(_)) {
+                        self.preferred.store(index, Ordering::Relaxed);
                     }
-                    failures.push(what);
-                }
-                Ok(reply) => {
-                    self.preferred.store(i, Ordering::Relaxed);
-                    return Ok(reply);
+                    return Ok(answer);
                 }
                 Err(AttemptError::NotSent(m)) => failures.push(m),
-                Err(AttemptError::Lost(m)) => {
-                    if retry == Retry::IfNotSent {
-                        return Err(Error::outcome_unknown(m));
-                    }
-                    failures.push(m);
+                Err(AttemptError::Lost(m)) if req.retry == Retry::IfNotSent => {
+                    return Err(Error::outcome_unknown(m))
                 }
+                Err(AttemptError::Lost(m)) => failures.push(m),
             }
+        }
+        if matches!(req.servers, Servers::Only(_)) {
+            return Err(Error::unavailable(failures.join("; ")));
         }
         Err(Error::unavailable(format!(
             "no server answered: {}",
@@ -235,218 +358,90 @@ impl Transport {
         )))
     }
 
-    /// Opens a streaming request (no time-out on the body), trying servers
-    /// from `start` (or the preferred one) onwards. `headers_timeout`
-    /// bounds the wait for the response headers: a watch answers at once,
-    /// a lock only once it is acquired (`None`: wait as long as it takes).
-    pub fn open_stream(
-        &self,
-        path: &str,
-        body: &[u8],
-        start: Option<usize>,
-        headers_timeout: Option<Duration>,
-    ) -> Result<Stream> {
-        match self.open(Method::Post, path, body, start, headers_timeout)? {
-            Opened::Stream(stream) => Ok(stream),
-            Opened::Answer(reply) => Err(Error::refused(format!(
-                "{}: HTTP {} {}",
-                reply.server,
-                reply.status,
-                reply.body_text()
-            ))),
+    /// A reply, unless it says the member cannot serve now.
+    fn usable(&self, reply: Reply) -> std::result::Result<Reply, AttemptError> {
+        if (self.unavailable)(reply.status, &reply.body) {
+            return Err(AttemptError::Lost(reply.to_string()));
         }
+        Ok(reply)
     }
 
-    /// Like [`Transport::open_stream`], with any method (`body` is not
-    /// sent for GET and DELETE), handing back an answer other than 200
-    /// for the caller to interpret.
-    pub fn open(
-        &self,
-        method: Method,
-        path: &str,
-        body: &[u8],
-        start: Option<usize>,
-        headers_timeout: Option<Duration>,
-    ) -> Result<Opened> {
-        let mut failures = Vec::new();
-        for i in self.rotation_from(start.unwrap_or_else(|| self.preferred.load(Ordering::Relaxed)))
-        {
-            let server = &self.servers[i];
-            let name = server.to_string();
-            let url = format!("{}{}", server.base_url(), path);
-            let result = match method {
-                Method::Get | Method::Delete => {
-                    let req = if method == Method::Get {
-                        self.agent.get(&url)
-                    } else {
-                        self.agent.delete(&url)
-                    };
-                    self.with_auth(req)
-                        .config()
-                        .timeout_global(None)
-                        .timeout_recv_response(headers_timeout)
-                        .timeout_recv_body(None)
-                        .build()
-                        .call()
-                }
-                Method::Post | Method::Put => {
-                    let req = if method == Method::Post {
-                        self.agent.post(&url)
-                    } else {
-                        self.agent
-                            .put(&url)
-                            .content_type("application/x-www-form-urlencoded")
-                    };
-                    self.with_auth(req)
-                        .config()
-                        .timeout_global(None)
-                        .timeout_recv_response(headers_timeout)
-                        .timeout_recv_body(None)
-                        .build()
-                        .send(body)
-                }
-            };
-            match result {
-                Ok(resp) if resp.status().as_u16() == 200 => {
-                    self.preferred.store(i, Ordering::Relaxed);
-                    let (parts, body) = resp.into_parts();
-                    let reader = body.into_with_config().limit(u64::MAX).reader();
-                    return Ok(Opened::Stream(Stream {
-                        reader: Box::new(BufReader::new(reader)),
-                        headers: parts.headers,
-                        server_index: i,
-                        server: name,
-                    }));
-                }
-                Ok(resp) => {
-                    let status = resp.status().as_u16();
-                    let (parts, body) = resp.into_parts();
-                    let body = read_limited(body.into_reader()).unwrap_or_default();
-                    let reply = Reply {
-                        status,
-                        headers: parts.headers,
-                        body,
-                        server: name,
-                    };
-                    if (self.unavailable)(status, &reply.body) {
-                        failures.push(format!(
-                            "{}: HTTP {} {}",
-                            reply.server,
-                            status,
-                            reply.body_text()
-                        ));
-                        continue;
-                    }
-                    return Ok(Opened::Answer(reply));
-                }
-                Err(e) => failures.push(format!("{name}: {}", self.describe(server, &e))),
-            }
-        }
-        Err(Error::unavailable(format!(
-            "no server answered: {}",
-            failures.join("; ")
-        )))
-    }
-
-    /// Sends one request to server `index` only (no failover): for asking
-    /// each member in turn a question only some of them can answer. An
-    /// "unavailable" answer is an error.
-    pub fn request_on(
-        &self,
-        index: usize,
-        method: Method,
-        path: &str,
-        body: &[u8],
-    ) -> Result<Reply> {
-        let Some(server) = self.servers.get(index) else {
-            return Err(Error::bad_argument(format!("no server number {index}")));
-        };
-        match self.attempt(server, method, path, body, None, true) {
-            Ok(reply) if (self.unavailable)(reply.status, &reply.body) => {
-                Err(Error::unavailable(format!(
-                    "{}: HTTP {} {}",
-                    reply.server,
-                    reply.status,
-                    reply.body_text()
-                )))
-            }
-            Ok(reply) => Ok(reply),
-            Err(AttemptError::NotSent(m) | AttemptError::Lost(m)) => Err(Error::unavailable(m)),
-        }
-    }
-
-    pub fn set_auth(&self, token: Option<String>) {
-        *self.auth.write().unwrap_or_else(|e| e.into_inner()) = token;
-    }
-
-    fn with_auth<B>(&self, req: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
-        match &*self.auth.read().unwrap_or_else(|e| e.into_inner()) {
-            Some(token) => req.header("Authorization", token),
-            None => req,
-        }
-    }
-
-    /// Adds the auth token (when `with_token`) and, when given, a
-    /// time-out of its own.
-    fn limited<B>(
-        &self,
-        req: ureq::RequestBuilder<B>,
-        timeout: Option<Duration>,
-        with_token: bool,
-    ) -> ureq::RequestBuilder<B> {
-        let req = if with_token { self.with_auth(req) } else { req };
-        match timeout {
-            Some(t) => req
-                .config()
-                .timeout_global(Some(t + self.config.connect_timeout))
-                .build(),
-            None => req,
-        }
-    }
-
-    fn rotation(&self) -> impl Iterator<Item = usize> {
-        self.rotation_from(self.preferred.load(Ordering::Relaxed))
-    }
-
-    fn rotation_from(&self, start: usize) -> impl Iterator<Item = usize> {
-        let n = self.servers.len();
-        (0..n).map(move |k| (start + k) % n)
-    }
-
-    fn attempt(
+    /// Sends `req` to `server` once; the response's body is not read yet.
+    fn run(
         &self,
         server: &Endpoint,
-        method: Method,
-        path: &str,
-        body: &[u8],
-        timeout: Option<Duration>,
-        with_token: bool,
-    ) -> std::result::Result<Reply, AttemptError> {
-        let name = server.to_string();
-        let url = format!("{}{}", server.base_url(), path);
-        let limit = |req| self.limited(req, timeout, with_token);
-        let result = match method {
-            Method::Get => limit(self.agent.get(&url)).call(),
-            Method::Delete => limit(self.agent.delete(&url)).call(),
-            Method::Post => self
-                .limited(self.agent.post(&url), timeout, with_token)
-                .send(body),
-            Method::Put => self
-                .limited(self.agent.put(&url), timeout, with_token)
-                .content_type("application/x-www-form-urlencoded")
-                .send(body),
+        req: &Request,
+    ) -> std::result::Result<ureq::http::Response<ureq::Body>, AttemptError> {
+        let url = format!("{}{}", server.base_url(), req.path);
+        let method = match req.method {
+            Method::Get => ureq::http::Method::GET,
+            Method::Post => ureq::http::Method::POST,
+            Method::Put => ureq::http::Method::PUT,
+            Method::Delete => ureq::http::Method::DELETE,
         };
-        let resp = result.map_err(|e| self.classify(server, &e))?;
+        let mut builder = ureq::http::Request::builder().method(method).uri(&url);
+        if let Some(content_type) = req.content_type {
+            builder = builder.header("Content-Type", content_type);
+        }
+        if req.with_token {
+            if let Some(token) = &*self.auth.read().unwrap_or_else(|e| e.into_inner()) {
+                builder = builder.header("Authorization", token);
+            }
+        }
+        match req.method {
+            Method::Post | Method::Put => self.dispatch(server, builder.body(req.body), req.wait),
+            Method::Get | Method::Delete => self.dispatch(server, builder.body(()), req.wait),
+        }
+    }
+
+    fn dispatch<B: ureq::AsSendBody>(
+        &self,
+        server: &Endpoint,
+        request: std::result::Result<ureq::http::Request<B>, ureq::http::Error>,
+        wait: Wait,
+    ) -> std::result::Result<ureq::http::Response<ureq::Body>, AttemptError> {
+        let request =
+            request.map_err(|e| AttemptError::NotSent(format!("{server}: bad request: {e}")))?;
+        let request = match wait {
+            Wait::Configured => request,
+            Wait::Within(t) => self
+                .agent
+                .configure_request(request)
+                .timeout_global(Some(t + self.config.connect_timeout))
+                .build(),
+            Wait::Stream(headers) => self
+                .agent
+                .configure_request(request)
+                .timeout_global(None)
+                .timeout_recv_response(headers)
+                .timeout_recv_body(None)
+                .build(),
+        };
+        self.agent
+            .run(request)
+            .map_err(|e| self.classify(server, &e))
+    }
+
+    /// Reads the whole body of `resp`.
+    fn read_reply(
+        &self,
+        server: &Endpoint,
+        resp: ureq::http::Response<ureq::Body>,
+    ) -> std::result::Result<Reply, AttemptError> {
         let status = resp.status().as_u16();
         let (parts, body) = resp.into_parts();
         let body = read_limited(body.into_reader())
-            .map_err(|e| AttemptError::Lost(format!("{name}: reading the answer: {e}")))?;
+            .map_err(|e| AttemptError::Lost(format!("{server}: reading the answer: {e}")))?;
         Ok(Reply {
             status,
             headers: parts.headers,
             body,
-            server: name,
+            server: server.to_string(),
         })
+    }
+
+    pub fn set_auth(&self, token: Option<String>) {
+        *self.auth.write().unwrap_or_else(|e| e.into_inner()) = token;
     }
 }
 

@@ -18,22 +18,24 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use super::json::Node;
+use super::kv;
 use super::watch::{wait, Waited};
-use super::{code, decode, etcd_index, form, key_path, keys, utf8, V2};
+use super::wire::{code, decode, etcd_index, form, key_path, utf8};
 use crate::error::{Error, ErrorKind, Result};
 use crate::keys::{canonical, lock_name};
-use crate::transport::{Method, Retry};
+use crate::outcome::{settle, ReadBack};
+use crate::transport::{Request, Retry, Transport, Wait};
 
 /// The shortest lock ttl, as on v3 (etcd's shortest lease): a ttl of 1
 /// behaves as 2, which also leaves room for v2's expiry lag (~0.5 s).
 const MIN_TTL: u32 = 2;
 
-pub fn lock(v2: &V2, key: &[u8], ttl: u32) -> Result<String> {
+pub fn lock(t: &Transport, key: &[u8], ttl: u32) -> Result<String> {
     let ttl = ttl.max(MIN_TTL);
     let name = lock_name(key);
     let dir = key_path(&name)?;
     let token = owner_token();
-    let me = enqueue(v2, &dir, &token, ttl)?;
+    let me = enqueue(t, &dir, &token, ttl)?;
     let mine = me
         .key
         .clone()
@@ -49,13 +51,13 @@ pub fn lock(v2: &V2, key: &[u8], ttl: u32) -> Result<String> {
         let period = Duration::from_millis(u64::from(ttl) * 1000 / 3);
         let attempt = period.clamp(
             Duration::from_millis(500),
-            v2.transport.config().request_timeout,
+            t.config().request_timeout,
         );
         let refreshed = my_path.as_str();
         scope.spawn(move || {
             let mut pause = period;
             while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(pause) {
-                pause = match refresh(v2, refreshed, ttl, Some(attempt)) {
+                pause = match refresh(t, refreshed, ttl, Some(attempt)) {
                     Err(e) if matches!(e.kind(), ErrorKind::Unavailable | ErrorKind::BadResponse) => {
                         Duration::from_millis(200)
                     }
@@ -63,7 +65,7 @@ pub fn lock(v2: &V2, key: &[u8], ttl: u32) -> Result<String> {
                 };
             }
         });
-        let result = wait_turn(v2, key, &dir, &mine);
+        let result = wait_turn(t, key, &dir, &mine);
         drop(stop);
         result
     });
@@ -71,9 +73,7 @@ pub fn lock(v2: &V2, key: &[u8], ttl: u32) -> Result<String> {
         Ok(()) => Ok(me.created_index.to_string()),
         Err(e) => {
             // Leave nothing behind: a waiter that gives up leaves the queue.
-            let _ = v2
-                .transport
-                .request(Method::Delete, &my_path, b"", Retry::Always);
+            let _ = t.send(&Request::delete(&my_path));
             Err(e)
         }
     }
@@ -96,43 +96,36 @@ fn owner_token() -> String {
 /// Creates our in-order waiter key. Not resent blindly: a lost answer is
 /// settled by looking for our token among the waiters (a second waiter
 /// would stand in our own way until it expired).
-fn enqueue(v2: &V2, dir: &str, token: &str, ttl: u32) -> Result<Node> {
+fn enqueue(t: &Transport, dir: &str, token: &str, ttl: u32) -> Result<Node> {
     // The fields go in the query: etcd reads a POST body only when it is
     // labelled as a form.
     let query = format!(
         "{dir}?{}",
         form(&[("value", token), ("ttl", &ttl.to_string())])
     );
+    let request = Request::post(&query, b"").retry(Retry::IfNotSent);
     let create = || -> Result<Node> {
-        let reply = v2
-            .transport
-            .request(Method::Post, &query, b"", Retry::IfNotSent)?;
-        decode(&reply)?.map(|a| a.node).map_err(Error::from)
+        decode(&t.send(&request)?)?
+            .map(|a| a.node)
+            .map_err(Error::from)
     };
-    match create() {
-        Err(why) if why.kind() == ErrorKind::OutcomeUnknown => {
-            let (waiters, _) = list(v2, dir).map_err(|e| Error::unknown_outcome(&why, &e))?;
-            match waiters
-                .into_iter()
-                .find(|n| n.value.as_deref() == Some(token))
-            {
-                Some(node) => Ok(node),
-                None => create(),
-            }
-        }
-        other => other,
-    }
+    settle(
+        create,
+        || list(t, dir),
+        |(waiters, _)| match waiters
+            .into_iter()
+            .find(|n| n.value.as_deref() == Some(token))
+        {
+            Some(node) => ReadBack::Applied(node),
+            None => ReadBack::NotApplied,
+        },
+    )
 }
 
 /// The waiters queued on the lock directory `dir`, oldest first, and the
 /// store index of that view.
-fn list(v2: &V2, dir: &str) -> Result<(Vec<Node>, u64)> {
-    let reply = v2.transport.request(
-        Method::Get,
-        &format!("{dir}?quorum=true&sorted=true"),
-        b"",
-        Retry::Always,
-    )?;
+fn list(t: &Transport, dir: &str) -> Result<(Vec<Node>, u64)> {
+    let reply = t.send(&Request::get(&format!("{dir}?quorum=true&sorted=true")))?;
     let index = etcd_index(&reply)?;
     match decode(&reply)? {
         Ok(answer) => {
@@ -146,9 +139,9 @@ fn list(v2: &V2, dir: &str) -> Result<(Vec<Node>, u64)> {
 }
 
 /// Waits until our waiter key `mine` is the oldest in `dir`.
-fn wait_turn(v2: &V2, key: &[u8], dir: &str, mine: &str) -> Result<()> {
+fn wait_turn(t: &Transport, key: &[u8], dir: &str, mine: &str) -> Result<()> {
     loop {
-        let (waiters, index) = list(v2, dir)?;
+        let (waiters, index) = list(t, dir)?;
         let Some(position) = waiters.iter().position(|n| n.key.as_deref() == Some(mine)) else {
             return Err(Error::unavailable(format!(
                 "lost the place in the queue for lock {}: waiter key {mine} expired \
@@ -164,7 +157,7 @@ fn wait_turn(v2: &V2, key: &[u8], dir: &str, mine: &str) -> Result<()> {
         // there for one that concerns the waiter ahead of us or ours (a
         // cleared history just means: look again).
         let mut next = index + 1;
-        while let Waited::Change(answer) = wait(v2, dir, true, next)? {
+        while let Waited::Change(answer) = wait(t, dir, true, next)? {
             if answer.node.modified_index < next {
                 return Err(Error::bad_response(format!(
                     "wait from index {next} answered with an older change"
@@ -181,15 +174,17 @@ fn wait_turn(v2: &V2, key: &[u8], dir: &str, mine: &str) -> Result<()> {
 
 /// Refreshes the TTL of an existing waiter key (no value change, no event
 /// for watchers). `Refused` once the key has expired.
-fn refresh(v2: &V2, path: &str, ttl: u32, timeout: Option<Duration>) -> Result<()> {
+fn refresh(t: &Transport, path: &str, ttl: u32, timeout: Option<Duration>) -> Result<()> {
     let body = form(&[
         ("refresh", "true"),
         ("prevExist", "true"),
         ("ttl", &ttl.to_string()),
     ]);
-    let reply =
-        v2.transport
-            .request_within(Method::Put, path, body.as_bytes(), Retry::Always, timeout)?;
+    let mut request = Request::put_form(path, body.as_bytes());
+    if let Some(limit) = timeout {
+        request = request.wait(Wait::Within(limit));
+    }
+    let reply = t.send(&request)?;
     match decode(&reply)? {
         Ok(_) => Ok(()),
         Err(r) if r.code == code::KEY_NOT_FOUND => Err(Error::refused(format!(
@@ -224,70 +219,61 @@ fn not_held(key: &[u8], created: u64) -> Error {
 }
 
 /// Our waiter key, if it is the oldest in the queue: the lock is ours.
-fn ensure_held(v2: &V2, key: &[u8], created: u64) -> Result<Node> {
+fn ensure_held(t: &Transport, key: &[u8], created: u64) -> Result<Node> {
     let dir = key_path(&lock_name(key))?;
     let mine = waiter_key(key, created)?;
-    let (waiters, _) = list(v2, &dir)?;
+    let (waiters, _) = list(t, &dir)?;
     match waiters.into_iter().next() {
         Some(n) if n.key.as_deref() == Some(mine.as_str()) => Ok(n),
         _ => Err(not_held(key, created)),
     }
 }
 
-pub fn renew(v2: &V2, key: &[u8], ttl: u32, index: &str) -> Result<()> {
-    if ttl == 0 {
-        return Err(Error::bad_argument(
-            "lock ttl must be at least 1 second",
-        ));
-    }
+pub fn renew(t: &Transport, key: &[u8], ttl: u32, index: &str) -> Result<()> {
     let created = parse_index(index)?;
     let path = key_path(waiter_key(key, created)?.as_bytes())?;
     // prevExist: an expired lock is not brought back to life.
-    refresh(v2, &path, ttl.max(MIN_TTL), None).map_err(|e| match e {
+    refresh(t, &path, ttl.max(MIN_TTL), None).map_err(|e| match e {
         e if e.is_refusal() => Error::refused(format!(
             "lock {} lost: its key for index {created} has expired or was deleted",
             String::from_utf8_lossy(key)
         )),
         other => other,
     })?;
-    ensure_held(v2, key, created).map(drop)
+    ensure_held(t, key, created).map(drop)
 }
 
-pub fn unlock(v2: &V2, key: &[u8], index: &str) -> Result<()> {
+pub fn unlock(t: &Transport, key: &[u8], index: &str) -> Result<()> {
     let created = parse_index(index)?;
     let mine = waiter_key(key, created)?;
     let path = key_path(mine.as_bytes())?;
     const ATTEMPTS: usize = 3;
     for _ in 0..ATTEMPTS {
-        let held = ensure_held(v2, key, created)?;
+        let held = ensure_held(t, key, created)?;
         // Delete exactly what we checked: prevIndex fails if the key has
         // changed since (a renew in between: check again).
         let query = format!("{path}?prevIndex={}", held.modified_index);
-        match v2
-            .transport
-            .request(Method::Delete, &query, b"", Retry::IfNotSent)
-        {
-            Ok(reply) => match decode(&reply)? {
-                Ok(_) => {
-                    remove_empty_dir(v2, key);
-                    return Ok(());
-                }
-                Err(r) if r.code == code::COMPARE_FAILED => continue,
-                Err(r) if r.code == code::KEY_NOT_FOUND => return Err(not_held(key, created)),
-                Err(r) => return Err(r.into()),
-            },
-            Err(why) if why.kind() == ErrorKind::OutcomeUnknown => {
-                match keys::read(v2, mine.as_bytes())
-                    .map_err(|e| Error::unknown_outcome(&why, &e))?
-                {
-                    None => {
-                        remove_empty_dir(v2, key);
-                        return Ok(());
-                    }
-                    Some(_) => continue,
-                }
+        let request = Request::delete(&query).retry(Retry::IfNotSent);
+        // Ok(false): the key changed since the check (a renew in between).
+        let delete_held = || -> Result<bool> {
+            match decode(&t.send(&request)?)? {
+                Ok(_) => Ok(true),
+                Err(r) if r.code == code::COMPARE_FAILED => Ok(false),
+                Err(r) if r.code == code::KEY_NOT_FOUND => Err(not_held(key, created)),
+                Err(r) => Err(r.into()),
             }
-            Err(e) => return Err(e),
+        };
+        let deleted = settle(
+            delete_held,
+            || kv::read(t, mine.as_bytes()),
+            |current| match current {
+                None => ReadBack::Applied(true),
+                Some(_) => ReadBack::Applied(false),
+            },
+        )?;
+        if deleted {
+            remove_empty_dir(t, key);
+            return Ok(());
         }
     }
     Err(Error::unavailable(format!(
@@ -299,14 +285,9 @@ pub fn unlock(v2: &V2, key: &[u8], index: &str) -> Result<()> {
 /// Removes the lock's directory if no one is queued (`dir=true` deletes
 /// only an empty directory, atomically: a waiter arriving just after
 /// recreates it). Best effort: it only keeps `/_locks` tidy.
-fn remove_empty_dir(v2: &V2, key: &[u8]) {
+fn remove_empty_dir(t: &Transport, key: &[u8]) {
     if let Ok(dir) = key_path(&lock_name(key)) {
-        let _ = v2.transport.request(
-            Method::Delete,
-            &format!("{dir}?dir=true"),
-            b"",
-            Retry::Always,
-        );
+        let _ = t.send(&Request::delete(&format!("{dir}?dir=true")));
     }
 }
 

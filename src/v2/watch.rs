@@ -15,11 +15,11 @@ use std::io::Read;
 use std::time::{Duration, Instant};
 
 use super::json::Answer;
-use super::{code, decode, etcd_index, key_path, V2};
+use super::wire::{code, decode, etcd_index, key_path};
 use crate::error::{Error, Result};
 use crate::keys::{children_prefix, watch_matches};
 use crate::protocol::Event;
-use crate::transport::{Method, Opened, Retry, MAX_BODY_BYTES};
+use crate::transport::{Opened, Request, Servers, Transport, Wait, MAX_BODY_BYTES};
 
 /// What one wait gave.
 pub(super) enum Waited {
@@ -30,15 +30,15 @@ pub(super) enum Waited {
     Cleared(String),
 }
 
-pub fn watch(v2: &V2, prefix: &[u8], from: Option<i64>) -> Result<Event> {
+pub fn watch(t: &Transport, prefix: &[u8], from: Option<i64>) -> Result<Event> {
     let path = key_path(prefix)?;
     let from_now = !matches!(from, Some(f) if f > 0);
     let mut next = match from {
         Some(f) if f > 0 => f as u64,
-        _ => now(v2, &path)? + 1,
+        _ => now(t, &path)? + 1,
     };
     loop {
-        match wait(v2, &path, true, next)? {
+        match wait(t, &path, true, next)? {
             Waited::Change(answer) => {
                 let index = answer.node.modified_index;
                 if index < next {
@@ -55,20 +55,15 @@ pub fn watch(v2: &V2, prefix: &[u8], from: Option<i64>) -> Result<Event> {
             // reading "now" and the wait (or while skipping changes that
             // are not the caller's): nothing was handed out yet, so a
             // fresh "now" still means "the next change from now".
-            Waited::Cleared(_) if from_now => next = now(v2, &path)? + 1,
+            Waited::Cleared(_) if from_now => next = now(t, &path)? + 1,
             Waited::Cleared(why) => return Err(Error::refused(why)),
         }
     }
 }
 
 /// The v2 store's current index, from a linearizable read of `path`.
-fn now(v2: &V2, path: &str) -> Result<u64> {
-    let reply = v2.transport.request(
-        Method::Get,
-        &format!("{path}?quorum=true"),
-        b"",
-        Retry::Always,
-    )?;
+fn now(t: &Transport, path: &str) -> Result<u64> {
+    let reply = t.send(&Request::get(&format!("{path}?quorum=true")))?;
     etcd_index(&reply)
 }
 
@@ -137,20 +132,20 @@ fn hidden_below(prefix: &[u8], key: &[u8]) -> bool {
 /// index >= `index`. A wait cut by a dying member (or ended by one
 /// shutting down) is repeated on the next server; only when none takes
 /// it over within one request time-out does it fail.
-pub(super) fn wait(v2: &V2, path: &str, recursive: bool, index: u64) -> Result<Waited> {
+pub(super) fn wait(t: &Transport, path: &str, recursive: bool, index: u64) -> Result<Waited> {
     let recursive = if recursive { "&recursive=true" } else { "" };
     let query = format!("{path}?wait=true{recursive}&waitIndex={index}");
-    let request_timeout = v2.transport.config().request_timeout;
+    let request_timeout = t.config().request_timeout;
     // etcd sends a wait's headers at once; the change comes in the body,
     // which has no time-out.
     let headers_timeout = Some(request_timeout);
     let mut start = None;
     let mut deadline: Option<Instant> = None;
     loop {
-        let failure = match v2
-            .transport
-            .open(Method::Get, &query, b"", start, headers_timeout)
-        {
+        let request = Request::get(&query)
+            .wait(Wait::Stream(headers_timeout))
+            .servers(start.map_or(Servers::Preferred, Servers::From));
+        let failure = match t.open(&request) {
             Ok(Opened::Stream(mut stream)) => {
                 let opened = Instant::now();
                 let mut body = Vec::new();

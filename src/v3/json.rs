@@ -128,15 +128,6 @@ pub struct LeaseResponse {
     pub ttl: i64,
 }
 
-/// The error body of every failed gateway call.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct ErrorBody {
-    pub error: String,
-    pub message: String,
-    pub code: i64,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,7 +162,6 @@ mod tests {
             let _ = serde_json::from_slice::<RangeResponse>(&body);
             let _ = serde_json::from_slice::<TxnResponse>(&body);
             let _ = serde_json::from_slice::<LeaseResponse>(&body);
-            let _ = serde_json::from_slice::<ErrorBody>(&body);
         }
 
         #[test]

@@ -11,25 +11,26 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::auth::reply_rejects_token;
-use super::json::{encode, RangeResponse};
-use super::{decode, lease, refusal, V3};
+use super::gateway::{reply_rejects_token, Gateway};
+use super::json::encode;
+use super::{kv, lease};
+use super::status::{self, refusal};
 use crate::error::{Error, ErrorKind, Result};
 use crate::keys::{lock_key, lock_name};
-use crate::transport::{Method, Opened, Reply, Retry};
+use crate::transport::{Opened, Reply, Request, Retry, Servers, Wait};
 
-pub fn lock(v3: &V3, key: &[u8], ttl: u32) -> Result<String> {
-    let lease = lease::grant(v3, ttl)?;
+pub fn lock(g: &Gateway, key: &[u8], ttl: u32) -> Result<String> {
+    let lease = lease::grant(g, ttl)?;
     let acquired = std::thread::scope(|scope| {
         let (stop, stopped) = mpsc::channel::<()>();
         // While we wait, nobody else renews the lease.
         let period = Duration::from_millis(u64::from(ttl.max(2)) * 1000 / 3);
         scope.spawn(move || {
             while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(period) {
-                let _ = lease::keep_alive(v3, lease);
+                let _ = lease::keep_alive(g, lease);
             }
         });
-        let result = wait_for_lock(v3, key, lease);
+        let result = wait_for_lock(g, key, lease);
         drop(stop);
         result
     });
@@ -37,7 +38,7 @@ pub fn lock(v3: &V3, key: &[u8], ttl: u32) -> Result<String> {
         Ok(()) => Ok(hex(lease)),
         Err(e) => {
             // Leave nothing behind: the waiter key goes with the lease.
-            let _ = lease::revoke(v3, lease);
+            let _ = lease::revoke(g, lease);
             Err(e)
         }
     }
@@ -46,30 +47,25 @@ pub fn lock(v3: &V3, key: &[u8], ttl: u32) -> Result<String> {
 /// Calls the lock service with our lease, waiting as long as the lock is
 /// held by someone else. A cut connection (the member died) is repeated on
 /// the next server: the same lease asking again is the same waiter.
-fn wait_for_lock(v3: &V3, key: &[u8], lease: i64) -> Result<()> {
+fn wait_for_lock(g: &Gateway, key: &[u8], lease: i64) -> Result<()> {
     let body =
         serde_json::to_vec(&json!({"name": encode(&lock_name(key)), "lease": lease.to_string()}))
             .expect("json");
     let mut start = None;
     let mut failures = 0;
     loop {
-        let opened = v3.authorized(
-            || {
-                v3.transport
-                    .open(Method::Post, "/v3/lock/lock", &body, start, None)
-            },
+        let request = Request::post("/v3/lock/lock", &body)
+            .wait(Wait::Stream(None))
+            .servers(start.map_or(Servers::Preferred, Servers::From));
+        let opened = g.authorized(
+            || g.transport.open(&request),
             |o| matches!(o, Opened::Answer(reply) if reply_rejects_token(reply)),
         );
         let failure = match opened {
             Ok(Opened::Answer(reply)) => {
                 return Err(match refusal(&reply) {
                     e if e.is_refusal() => e,
-                    _ => Error::refused(format!(
-                        "{}: HTTP {} {}",
-                        reply.server,
-                        reply.status,
-                        reply.body_text()
-                    )),
+                    _ => Error::refused(reply.to_string()),
                 })
             }
             Ok(Opened::Stream(mut stream)) => {
@@ -82,7 +78,7 @@ fn wait_for_lock(v3: &V3, key: &[u8], lease: i64) -> Result<()> {
                             body: answer,
                             server: stream.server.clone(),
                         };
-                        let _: serde_json::Value = decode(&reply)?;
+                        let _: serde_json::Value = status::value(&reply)?;
                         return Ok(());
                     }
                     Err(e) => {
@@ -97,19 +93,19 @@ fn wait_for_lock(v3: &V3, key: &[u8], lease: i64) -> Result<()> {
             Err(e) => return Err(e),
         };
         failures += 1;
-        if failures > v3.transport.servers().len() * 3 {
+        if failures > g.transport.servers().len() * 3 {
             return Err(Error::unavailable(failure));
         }
         std::thread::sleep(Duration::from_millis(200));
     }
 }
 
-pub fn renew(v3: &V3, key: &[u8], _ttl: u32, index: &str) -> Result<()> {
+pub fn renew(g: &Gateway, key: &[u8], _ttl: u32, index: &str) -> Result<()> {
     let lease = parse_index(index)?;
     // Check first, so that another lock's index is refused before its
     // lease is extended.
-    ensure_held(v3, key, lease)?;
-    if lease::keep_alive(v3, lease)? <= 0 {
+    ensure_held(g, key, lease)?;
+    if lease::keep_alive(g, lease)? <= 0 {
         return Err(Error::refused(format!(
             "lock lost: its lease {index} has expired or was revoked"
         )));
@@ -117,20 +113,19 @@ pub fn renew(v3: &V3, key: &[u8], _ttl: u32, index: &str) -> Result<()> {
     Ok(())
 }
 
-pub fn unlock(v3: &V3, key: &[u8], index: &str) -> Result<()> {
+pub fn unlock(g: &Gateway, key: &[u8], index: &str) -> Result<()> {
     let lease = parse_index(index)?;
-    ensure_held(v3, key, lease)?;
+    ensure_held(g, key, lease)?;
     let held = encode(&lock_key(key, &hex(lease)));
-    let _: serde_json::Value = v3.call("/v3/lock/unlock", &json!({"key": held}), Retry::Always)?;
-    lease::revoke(v3, lease)
+    let _: serde_json::Value = g.call("/v3/lock/unlock", &json!({"key": held}), Retry::Always)?;
+    lease::revoke(g, lease)
 }
 
 /// etcd's own unlock says OK for anything: check the lock key is there and
 /// still ours before trusting it.
-fn ensure_held(v3: &V3, key: &[u8], lease: i64) -> Result<()> {
+fn ensure_held(g: &Gateway, key: &[u8], lease: i64) -> Result<()> {
     let k = lock_key(key, &hex(lease));
-    let r: RangeResponse = v3.call("/v3/kv/range", &json!({"key": encode(&k)}), Retry::Always)?;
-    if r.kvs.iter().any(|kv| kv.key == k && kv.lease == lease) {
+    if kv::read(g, &k)?.is_some_and(|kv| kv.lease == lease) {
         return Ok(());
     }
     Err(Error::refused(format!(

@@ -13,13 +13,13 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::auth::rejects_token;
-use super::json::{bytes, int, Header};
-use super::V3;
-use crate::error::{Error, Result};
+use super::gateway::Gateway;
+use super::json::{bytes, encode, int, Header};
+use super::status::{hint, rejects_token};
+use crate::error::{Error, ErrorKind, Result};
 use crate::keys::{children_prefix, prefix_range_end, watch_matches};
 use crate::protocol::Event;
-use crate::transport::Stream;
+use crate::transport::{Request, Servers, Stream, Wait};
 
 /// Streams parked between calls. A few, so that threads (or one thread)
 /// watching different prefixes keep theirs; the oldest goes first.
@@ -99,20 +99,20 @@ struct EventKv {
     mod_revision: i64,
 }
 
-pub fn watch(v3: &V3, prefix: &[u8], from: Option<i64>) -> Result<Event> {
-    let mut ws = match from.and_then(|f| v3.watches.take(prefix, f)) {
+pub fn watch(g: &Gateway, streams: &Streams, prefix: &[u8], from: Option<i64>) -> Result<Event> {
+    let mut ws = match from.and_then(|f| streams.take(prefix, f)) {
         Some(ws) => ws,
-        None => open(v3, prefix, from, None)?,
+        None => open(g, prefix, from, None)?,
     };
     // Streams that die young, one after another, are a server that cannot
     // serve a watch, not a member that went away: give up after a few.
     let mut quick_cuts = 0;
     let mut opened = Instant::now();
-    let young = v3.transport.config().request_timeout;
+    let young = g.config().request_timeout;
     loop {
         if let Some(event) = ws.pending.pop_front() {
             ws.next = event.revision + 1;
-            v3.watches.park(ws);
+            streams.park(ws);
             return Ok(event);
         }
         match read_message(&mut ws.stream) {
@@ -123,7 +123,7 @@ pub fn watch(v3: &V3, prefix: &[u8], from: Option<i64>) -> Result<Event> {
                 } else {
                     1
                 };
-                if quick_cuts > 2 * v3.transport.servers().len() {
+                if quick_cuts > 2 * g.transport.servers().len() {
                     return Err(Error::unavailable(format!(
                         "{}: watch stream cut {quick_cuts} times in a row",
                         ws.stream.server
@@ -132,7 +132,7 @@ pub fn watch(v3: &V3, prefix: &[u8], from: Option<i64>) -> Result<Event> {
                 // The member went away mid-stream: carry on elsewhere from
                 // the first revision not yet handed out.
                 let after = ws.stream.server_index + 1;
-                ws = reopen(v3, prefix, ws.next, after)?;
+                ws = reopen(g, prefix, ws.next, after)?;
                 opened = Instant::now();
             }
         }
@@ -148,9 +148,9 @@ enum Opening {
 /// Opens a stream on `prefix` from `from` (`None`: from now), starting
 /// with server `start` (or the preferred one). A watch canceled for its
 /// token (expired) is opened again, once, with a new one.
-fn open(v3: &V3, prefix: &[u8], from: Option<i64>, start: Option<usize>) -> Result<WatchStream> {
-    let opening = v3.authorized(
-        || open_once(v3, prefix, from, start),
+fn open(g: &Gateway, prefix: &[u8], from: Option<i64>, start: Option<usize>) -> Result<WatchStream> {
+    let opening = g.authorized(
+        || open_once(g, prefix, from, start),
         |o| matches!(o, Opening::Canceled(_, m) if rejects_token(&m.cancel_reason)),
     )?;
     match opening {
@@ -159,18 +159,17 @@ fn open(v3: &V3, prefix: &[u8], from: Option<i64>, start: Option<usize>) -> Resu
     }
 }
 
-fn open_once(v3: &V3, prefix: &[u8], from: Option<i64>, start: Option<usize>) -> Result<Opening> {
+fn open_once(g: &Gateway, prefix: &[u8], from: Option<i64>, start: Option<usize>) -> Result<Opening> {
     let (key, range_end) = watch_range(prefix);
-    let mut create =
-        json!({"key": super::json::encode(&key), "range_end": super::json::encode(&range_end)});
+    let mut create = json!({"key": encode(&key), "range_end": encode(&range_end)});
     if let Some(from) = from {
         create["start_revision"] = json!(from.to_string());
     }
     let body = serde_json::to_vec(&json!({"create_request": create})).expect("json");
-    let timeout = Some(v3.transport.config().request_timeout);
-    let mut stream = v3
-        .transport
-        .open_stream("/v3/watch", &body, start, timeout)?;
+    let request = Request::post("/v3/watch", &body)
+        .wait(Wait::Stream(Some(g.config().request_timeout)))
+        .servers(start.map_or(Servers::Preferred, Servers::From));
+    let mut stream = g.transport.open(&request)?.into_stream()?;
     // The first message confirms the watch and tells the current revision.
     let created = loop {
         match read_message(&mut stream) {
@@ -203,11 +202,11 @@ fn open_once(v3: &V3, prefix: &[u8], from: Option<i64>, start: Option<usize>) ->
 /// Reopens a cut stream from revision `next`, trying the servers after
 /// the one that failed, for up to one request time-out (a member that has
 /// just died may take an election to be replaced).
-fn reopen(v3: &V3, prefix: &[u8], next: i64, after: usize) -> Result<WatchStream> {
-    let deadline = Instant::now() + v3.transport.config().request_timeout;
+fn reopen(g: &Gateway, prefix: &[u8], next: i64, after: usize) -> Result<WatchStream> {
+    let deadline = Instant::now() + g.config().request_timeout;
     let mut start = after;
     loop {
-        match open(v3, prefix, Some(next), Some(start)) {
+        match open(g, prefix, Some(next), Some(start)) {
             Ok(ws) => return Ok(ws),
             Err(e) if e.is_refusal() => return Err(e),
             Err(e) if Instant::now() >= deadline => {
@@ -256,7 +255,7 @@ fn absorb(ws: &mut WatchStream, msg: WatchResponse) -> Result<()> {
 
 fn canceled(stream: &Stream, msg: &WatchResponse) -> Error {
     if msg.compact_revision > 0 {
-        return Error::refused(format!(
+        return Error::new(ErrorKind::Compacted, format!(
             "{}: the requested revision has been compacted; the oldest available is {}",
             stream.server, msg.compact_revision
         ));
@@ -269,7 +268,7 @@ fn canceled(stream: &Stream, msg: &WatchResponse) -> Error {
     Error::refused(format!(
         "{}: watch canceled by the server: {reason}{}",
         stream.server,
-        super::auth::hint(reason)
+        hint(reason)
     ))
 }
 

@@ -1,24 +1,20 @@
-//! The leader on v2: `/v2/stats/leader` answers only on the leader, so
-//! ask a member who it follows (`/v2/stats/self` → `leaderInfo.leader`,
+//! Maintenance calls on v2: the leader. `/v2/stats/leader` answers only
+//! on the leader, so ask a member who it follows (`/v2/stats/self` → `leaderInfo.leader`,
 //! already in hex) and check that ID against `/v2/members`; when that
 //! gives nothing usable, ask each member in turn for `/v2/stats/leader`.
 
 use super::json::{LeaderStats, Members, SelfStats};
-use super::V2;
 use crate::error::{Error, Result};
-use crate::transport::{Method, Retry};
+use crate::transport::{Reply, Request, Servers, Transport};
 
-pub fn leader(v2: &V2) -> Result<String> {
+pub fn leader(t: &Transport) -> Result<String> {
     let mut why = Vec::new();
-    match from_self_stats(v2) {
+    match from_self_stats(t) {
         Ok(id) => return Ok(id),
         Err(e) => why.push(e.to_string()),
     }
-    for i in 0..v2.transport.servers().len() {
-        let reply = match v2
-            .transport
-            .request_on(i, Method::Get, "/v2/stats/leader", b"")
-        {
+    for i in 0..t.servers().len() {
+        let reply = match t.send(&Request::get("/v2/stats/leader").servers(Servers::Only(i))) {
             Ok(reply) => reply,
             Err(e) => {
                 why.push(e.to_string());
@@ -41,10 +37,8 @@ pub fn leader(v2: &V2) -> Result<String> {
     )))
 }
 
-fn from_self_stats(v2: &V2) -> Result<String> {
-    let reply = v2
-        .transport
-        .request(Method::Get, "/v2/stats/self", b"", Retry::Always)?;
+fn from_self_stats(t: &Transport) -> Result<String> {
+    let reply = t.send(&Request::get("/v2/stats/self"))?;
     let stats: SelfStats = parse(&reply)?;
     let id = if stats.state == "StateLeader" {
         member_id(&stats.id)
@@ -58,9 +52,7 @@ fn from_self_stats(v2: &V2) -> Result<String> {
         )));
     };
     // A follower's view may name a member that has since been removed.
-    let reply = v2
-        .transport
-        .request(Method::Get, "/v2/members", b"", Retry::Always)?;
+    let reply = t.send(&Request::get("/v2/members"))?;
     let members: Members = parse(&reply)?;
     if members
         .members
@@ -75,14 +67,9 @@ fn from_self_stats(v2: &V2) -> Result<String> {
     )))
 }
 
-fn parse<T: serde::de::DeserializeOwned>(reply: &crate::transport::Reply) -> Result<T> {
+fn parse<T: serde::de::DeserializeOwned>(reply: &Reply) -> Result<T> {
     if reply.status != 200 {
-        return Err(Error::bad_response(format!(
-            "{}: HTTP {} {}",
-            reply.server,
-            reply.status,
-            reply.body_text()
-        )));
+        return Err(Error::bad_response(reply.to_string()));
     }
     serde_json::from_slice(&reply.body).map_err(|e| {
         Error::bad_response(format!(
