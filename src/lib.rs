@@ -2,24 +2,41 @@
 //! library, with a Rust core that speaks etcd v3 (through etcd's HTTP/JSON
 //! gateway) or the legacy v2 keys API.
 //!
-//! Rust programs can use [`Client`] directly; the `extern "C"` layer in
-//! [`ffi`] is a thin wrapper over it.
+//! Rust programs can use [`Client`] directly; the `extern "C"` layer
+//! (`src/ffi`) is a thin wrapper over it.
+//!
+//! # Layout
+//!
+//! The arrows point one way: `ffi` → [`Client`] → one `Protocol` (v3 or
+//! v2) → `transport` → ureq.
+//!
+//! | where | what |
+//! |---|---|
+//! | `ffi/` | the C API: pointers in, malloc'd strings out, the panic boundary |
+//! | `client.rs` | [`Client`]: canonical keys and the argument policy (ttl, the root key, the texts for a missing key) |
+//! | `protocol.rs` | the one trait both protocols implement |
+//! | `v3/` | etcd v3: `gateway` (calls, login) and `status` (answers, typed refusals) under `kv`, `lease`, `lock`, `watch` (kept streams; a cut stream reconnects here), `maintenance` (the leader) |
+//! | `v2/` | etcd v2: `wire` (refusals, key paths, forms) under `kv`, `lock`, `watch` (long polls), `maintenance` |
+//! | `outcome.rs` | settling a delete or compare-and-swap whose answer was lost |
+//! | `transport.rs` | HTTP to the member list: one failover loop, keep-alive, time-outs |
+//! | `config.rs`, `tls.rs` | settings from the environment and options; certificates |
+//! | `servers.rs`, `keys.rs`, `error.rs` | server lists, key paths, errors |
 
 pub mod client;
 pub mod config;
 pub mod error;
-pub mod ffi;
+mod ffi;
 pub mod keys;
 mod outcome;
-pub mod protocol;
+mod protocol;
 pub mod servers;
-pub mod tls;
-pub mod transport;
-pub mod v2;
-pub mod v3;
+mod tls;
+mod transport;
+mod v2;
+mod v3;
 
 pub use client::Client;
-pub use config::{Config, Credentials, ProtocolKind, SecureOptions, Source, TlsFiles};
+pub use config::{Config, Credentials, ProtocolKind, SecureOptions, Setting, Source, TlsFiles};
 pub use error::{Error, ErrorKind, Result};
 pub use protocol::Event;
 pub use servers::{parse_server_list, Endpoint};

@@ -179,17 +179,8 @@ impl fmt::Display for Reply {
 /// time-out on the body.
 pub struct Stream {
     pub reader: Box<dyn BufRead + Send>,
-    /// The answer's headers.
-    pub headers: HeaderMap,
     pub server_index: usize,
     pub server: String,
-}
-
-impl Stream {
-    /// The value of header `name`, if present and text.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        header_value(&self.headers, name)
-    }
 }
 
 /// What opening a stream gave: the stream (HTTP 200), or another answer
@@ -295,11 +286,9 @@ impl Transport {
         self.failover(req, |server, index| {
             let resp = self.run(server, req)?;
             if resp.status().as_u16() == 200 {
-                let (parts, body) = resp.into_parts();
-                let reader = body.into_with_config().limit(u64::MAX).reader();
+                let reader = resp.into_body().into_with_config().limit(u64::MAX).reader();
                 return Ok(Opened::Stream(Stream {
                     reader: Box::new(BufReader::new(reader)),
-                    headers: parts.headers,
                     server_index: index,
                     server: server.to_string(),
                 }));
