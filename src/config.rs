@@ -396,7 +396,10 @@ mod tests {
             c.tls.cacert.as_ref().unwrap().value,
             PathBuf::from("/ctl/ca")
         );
-        assert_eq!(c.tls.cacert.as_ref().unwrap().source, Source::Etcdctl("cacert"));
+        assert_eq!(
+            c.tls.cacert.as_ref().unwrap().source,
+            Source::Etcdctl("cacert")
+        );
         let c = config(
             &none,
             &[("ETCDCTL_CACERT", "/ctl/ca"), ("ETCDAPI_CACERT", "/api/ca")],
@@ -432,27 +435,33 @@ mod tests {
     #[test]
     fn users_and_passwords() {
         let none = SecureOptions::default();
-        let c = config(&none, &[("ETCDCTL_USER", "bob:pw:with:colons")]).unwrap();
-        assert_eq!(creds(&c), Some(("bob".into(), "pw:with:colons".into())));
-        let c = config(
-            &none,
-            &[("ETCDAPI_USER", "a:b"), ("ETCDAPI_PASSWORD", "secret")],
-        )
-        .unwrap();
-        assert_eq!(creds(&c), Some(("a:b".into(), "secret".into())));
-        let c = config(
-            &none,
-            &[("ETCDAPI_USER", "alice"), ("ETCDCTL_PASSWORD", "pw")],
-        )
-        .unwrap();
-        assert_eq!(creds(&c), Some(("alice".into(), "pw".into())));
-        // name:password keeps its password over a weaker source's.
-        let c = config(
-            &none,
-            &[("ETCDAPI_USER", "alice:mine"), ("ETCDCTL_PASSWORD", "pw")],
-        )
-        .unwrap();
-        assert_eq!(creds(&c), Some(("alice".into(), "mine".into())));
+        let cases: &[(&[(&str, &str)], (&str, &str))] = &[
+            (
+                &[("ETCDCTL_USER", "bob:pw:with:colons")],
+                ("bob", "pw:with:colons"),
+            ),
+            (
+                &[("ETCDAPI_USER", "a:b"), ("ETCDAPI_PASSWORD", "secret")],
+                ("a:b", "secret"),
+            ),
+            (
+                &[("ETCDAPI_USER", "alice"), ("ETCDCTL_PASSWORD", "pw")],
+                ("alice", "pw"),
+            ),
+            // name:password keeps its password over a weaker source's.
+            (
+                &[("ETCDAPI_USER", "alice:mine"), ("ETCDCTL_PASSWORD", "pw")],
+                ("alice", "mine"),
+            ),
+        ];
+        for (vars, (user, password)) in cases {
+            let c = config(&none, vars).unwrap();
+            assert_eq!(
+                creds(&c),
+                Some((user.to_string(), password.to_string())),
+                "{vars:?}"
+            );
+        }
         let opts = SecureOptions {
             user: Some("bob:opt".into()),
             ..Default::default()

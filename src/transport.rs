@@ -2,9 +2,9 @@
 //! failover from server to server, and the line between "not sent" (safe
 //! to send elsewhere) and "outcome unknown" (it may have been applied).
 
+use std::fmt;
 use std::io::{BufRead, BufReader, Read};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::fmt;
 use std::time::Duration;
 
 use crate::config::Config;
@@ -171,7 +171,13 @@ impl Reply {
 /// `server: HTTP status first-line-of-body`, for messages.
 impl fmt::Display for Reply {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: HTTP {} {}", self.server, self.status, self.body_text())
+        write!(
+            f,
+            "{}: HTTP {} {}",
+            self.server,
+            self.status,
+            self.body_text()
+        )
     }
 }
 

@@ -49,16 +49,15 @@ pub fn lock(t: &Transport, key: &[u8], ttl: u32) -> Result<String> {
         // not use up the ttl: each attempt gets a third of it, and a
         // failed round is tried again soon.
         let period = Duration::from_millis(u64::from(ttl) * 1000 / 3);
-        let attempt = period.clamp(
-            Duration::from_millis(500),
-            t.config().request_timeout,
-        );
+        let attempt = period.clamp(Duration::from_millis(500), t.config().request_timeout);
         let refreshed = my_path.as_str();
         scope.spawn(move || {
             let mut pause = period;
             while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(pause) {
                 pause = match refresh(t, refreshed, ttl, Some(attempt)) {
-                    Err(e) if matches!(e.kind(), ErrorKind::Unavailable | ErrorKind::BadResponse) => {
+                    Err(e)
+                        if matches!(e.kind(), ErrorKind::Unavailable | ErrorKind::BadResponse) =>
+                    {
                         Duration::from_millis(200)
                     }
                     _ => period,

@@ -2,8 +2,8 @@
 //! answer once, the store index header, key paths and forms. kv, lock,
 //! watch and maintenance all build on this.
 
-use crate::error::{Error, ErrorKind, Result};
 use super::json;
+use crate::error::{Error, ErrorKind, Result};
 use crate::transport::Reply;
 
 /// v2 error codes we act on (etcd's `Documentation/v2/errorcode.md`).

@@ -19,29 +19,31 @@ pub fn bytes<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
 
 /// Deserializes an int64 field sent as a string (or a number).
 pub fn int<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum IntOrString {
-        Int(i64),
-        Str(String),
-    }
-    match IntOrString::deserialize(d)? {
-        IntOrString::Int(n) => Ok(n),
-        IntOrString::Str(s) => s.parse().map_err(serde::de::Error::custom),
-    }
+    number(d)
 }
 
 /// Deserializes a uint64 field (member IDs) sent as a string (or a number).
 pub fn uint<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    number(d)
+}
+
+/// The gateway writes 64-bit integers as strings (JSON numbers lose
+/// precision past 2^53); numbers are taken too.
+fn number<'de, D, N>(d: D) -> Result<N, D::Error>
+where
+    D: Deserializer<'de>,
+    N: Deserialize<'de> + std::str::FromStr,
+    N::Err: std::fmt::Display,
+{
     #[derive(Deserialize)]
     #[serde(untagged)]
-    enum UintOrString {
-        Int(u64),
+    enum NumberOrString<N> {
+        Number(N),
         Str(String),
     }
-    match UintOrString::deserialize(d)? {
-        UintOrString::Int(n) => Ok(n),
-        UintOrString::Str(s) => s.parse().map_err(serde::de::Error::custom),
+    match NumberOrString::<N>::deserialize(d)? {
+        NumberOrString::Number(n) => Ok(n),
+        NumberOrString::Str(s) => s.parse().map_err(serde::de::Error::custom),
     }
 }
 

@@ -13,8 +13,8 @@ use serde_json::json;
 
 use super::gateway::{reply_rejects_token, Gateway};
 use super::json::encode;
-use super::{kv, lease};
 use super::status::{self, refusal};
+use super::{kv, lease};
 use crate::error::{Error, ErrorKind, Result};
 use crate::keys::{lock_key, lock_name};
 use crate::transport::{Opened, Reply, Request, Retry, Servers, Wait};

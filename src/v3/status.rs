@@ -259,8 +259,11 @@ mod tests {
         assert_eq!(refusal(&denied).kind(), ErrorKind::PermissionDenied);
         let garbage = reply(500, "<html>");
         assert_eq!(refusal(&garbage).kind(), ErrorKind::BadResponse);
-        assert!(Status::of(&reply(401, r#"{"message":"etcdserver: invalid auth token","code":16}"#))
-            .unwrap()
-            .rejects_token());
+        assert!(Status::of(&reply(
+            401,
+            r#"{"message":"etcdserver: invalid auth token","code":16}"#
+        ))
+        .unwrap()
+        .rejects_token());
     }
 }

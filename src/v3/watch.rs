@@ -148,7 +148,12 @@ enum Opening {
 /// Opens a stream on `prefix` from `from` (`None`: from now), starting
 /// with server `start` (or the preferred one). A watch canceled for its
 /// token (expired) is opened again, once, with a new one.
-fn open(g: &Gateway, prefix: &[u8], from: Option<i64>, start: Option<usize>) -> Result<WatchStream> {
+fn open(
+    g: &Gateway,
+    prefix: &[u8],
+    from: Option<i64>,
+    start: Option<usize>,
+) -> Result<WatchStream> {
     let opening = g.authorized(
         || open_once(g, prefix, from, start),
         |o| matches!(o, Opening::Canceled(_, m) if rejects_token(&m.cancel_reason)),
@@ -159,7 +164,12 @@ fn open(g: &Gateway, prefix: &[u8], from: Option<i64>, start: Option<usize>) -> 
     }
 }
 
-fn open_once(g: &Gateway, prefix: &[u8], from: Option<i64>, start: Option<usize>) -> Result<Opening> {
+fn open_once(
+    g: &Gateway,
+    prefix: &[u8],
+    from: Option<i64>,
+    start: Option<usize>,
+) -> Result<Opening> {
     let (key, range_end) = watch_range(prefix);
     let mut create = json!({"key": encode(&key), "range_end": encode(&range_end)});
     if let Some(from) = from {
@@ -255,10 +265,13 @@ fn absorb(ws: &mut WatchStream, msg: WatchResponse) -> Result<()> {
 
 fn canceled(stream: &Stream, msg: &WatchResponse) -> Error {
     if msg.compact_revision > 0 {
-        return Error::new(ErrorKind::Compacted, format!(
-            "{}: the requested revision has been compacted; the oldest available is {}",
-            stream.server, msg.compact_revision
-        ));
+        return Error::new(
+            ErrorKind::Compacted,
+            format!(
+                "{}: the requested revision has been compacted; the oldest available is {}",
+                stream.server, msg.compact_revision
+            ),
+        );
     }
     let reason = if msg.cancel_reason.is_empty() {
         "no reason given"
