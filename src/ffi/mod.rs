@@ -244,7 +244,7 @@ pub unsafe extern "C" fn etcd_lock(
         let index = match renewing {
             None => Some(s.client.lock(key, ttl)?),
             Some(index) => {
-                s.client.renew(key, ttl, lock_index(index)?)?;
+                s.client.renew(key, ttl, index)?;
                 None
             }
         };
@@ -272,7 +272,7 @@ pub unsafe extern "C" fn etcd_unlock(
                 bytes_arg(index, "lock index")?,
             )
         };
-        s.client.unlock(key, lock_index(index)?)
+        s.client.unlock(key, index)
     })
 }
 
@@ -358,9 +358,4 @@ unsafe fn secure_options(opts: *const etcd_options) -> Result<SecureOptions, Err
         user: field(o.user, "user")?,
         password: field(o.password, "password")?,
     })
-}
-
-/// A lock index as `Client` takes it.
-fn lock_index(index: &[u8]) -> Result<&str, Error> {
-    std::str::from_utf8(index).map_err(|_| Error::refused("lock index is not a lease ID"))
 }
