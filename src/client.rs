@@ -1,14 +1,19 @@
 //! [`Client`]: an etcd session, usable from Rust without the C layer.
 
+use std::sync::Arc;
+
 use crate::config::{Config, ProtocolKind, SecureOptions};
 use crate::error::{Error, Result};
 use crate::keys::{canonical, is_root};
 use crate::protocol::{Event, Protocol};
 use crate::servers::{parse_server_list, Endpoint};
+use crate::shared;
 
 /// A session on a list of etcd members. Safe to share between threads.
 pub struct Client {
-    protocol: Box<dyn Protocol>,
+    /// Shared with every session of the process on the same servers with
+    /// the same settings (see [`crate::shared`]).
+    protocol: Arc<dyn Protocol>,
 }
 
 impl Client {
@@ -25,10 +30,12 @@ impl Client {
                 s.tls = true;
             }
         }
-        let protocol: Box<dyn Protocol> = match config.protocol {
-            ProtocolKind::V3 => Box::new(crate::v3::V3::new(servers, config)?),
-            ProtocolKind::V2 => Box::new(crate::v2::V2::new(servers, config)?),
-        };
+        let protocol = shared::protocol(servers, config, |servers, config| {
+            Ok(match config.protocol {
+                ProtocolKind::V3 => Arc::new(crate::v3::V3::new(servers, config)?),
+                ProtocolKind::V2 => Arc::new(crate::v2::V2::new(servers, config)?),
+            })
+        })?;
         Ok(Client { protocol })
     }
 

@@ -138,11 +138,15 @@ fn split_host_port(s: &str) -> Result<(&str, u16), String> {
     }
 }
 
+/// The port is the leading decimal digits, as the original read it with
+/// `strtoul` (`host:2379'` names port 2379); no digits, 0 or more than
+/// 65535 is an error, never a silent 0.
 fn parse_port(p: &str) -> Result<u16, String> {
-    if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
+    let digits = p.bytes().take_while(u8::is_ascii_digit).count();
+    if digits == 0 {
         return Err(format!("bad port {p:?}"));
     }
-    match p.parse::<u32>() {
+    match p[..digits].parse::<u32>() {
         Ok(n) if (1..=65535).contains(&n) => Ok(n as u16),
         _ => Err(format!("port {p} out of range")),
     }
@@ -182,8 +186,18 @@ mod tests {
             ":80",
             "ftp://h:1",
             "h:-1",
+            "h:x80",
+            "h:65536'",
+            "h:00",
         ] {
             assert!(parse_server_list(s).is_err(), "{s:?} accepted");
+        }
+    }
+
+    #[test]
+    fn port_is_the_leading_digits() {
+        for (s, port) in [("h:2379'", 2379), ("h:80x", 80), ("[::1]:7\"", 7), ("h:0042", 42)] {
+            assert_eq!(parse_server_list(s).unwrap()[0].port, port, "{s:?}");
         }
     }
 }

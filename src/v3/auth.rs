@@ -6,7 +6,7 @@
 //! The password goes into the authenticate request's body and nowhere
 //! else: never into a message, a log or a `Debug` output.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use serde::Deserialize;
 use serde_json::json;
@@ -14,11 +14,14 @@ use serde_json::json;
 use super::status::{self, Status};
 use crate::config::Credentials;
 use crate::error::{Error, Result};
+use crate::process::{Owned, PerProcess};
 use crate::transport::{Request, Transport};
 
 pub struct Auth {
     credentials: Credentials,
-    state: Mutex<State>,
+    /// This process's login state (a child starts its own, reusing the
+    /// token it inherited: the lock may have been held at the fork).
+    state: PerProcess<Mutex<State>>,
 }
 
 #[derive(Default)]
@@ -34,14 +37,15 @@ impl Auth {
     pub fn new(credentials: Credentials) -> Auth {
         Auth {
             credentials,
-            state: Mutex::default(),
+            state: PerProcess::new(Mutex::default()),
         }
     }
 
     /// Makes sure the session has a token (authenticating on first need);
     /// returns the token's generation, for [`Auth::renew`].
     pub fn ensure(&self, transport: &Transport) -> Result<u64> {
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let state = self.state(transport);
+        let mut state = state.lock().unwrap_or_else(|e| e.into_inner());
         if !state.ready {
             self.authenticate(transport, &mut state)?;
         }
@@ -51,12 +55,22 @@ impl Auth {
     /// A request sent with token `seen` was rejected: get a new token,
     /// unless another thread already did since.
     pub fn renew(&self, transport: &Transport, seen: u64) -> Result<()> {
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let state = self.state(transport);
+        let mut state = state.lock().unwrap_or_else(|e| e.into_inner());
         if state.generation == seen || !state.ready {
             state.ready = false;
             self.authenticate(transport, &mut state)?;
         }
         Ok(())
+    }
+
+    fn state(&self, transport: &Transport) -> Arc<Owned<Mutex<State>>> {
+        self.state.get(|_| {
+            Mutex::new(State {
+                generation: 0,
+                ready: transport.has_auth(),
+            })
+        })
     }
 
     fn authenticate(&self, transport: &Transport, state: &mut State) -> Result<()> {

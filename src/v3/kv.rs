@@ -12,27 +12,19 @@ use crate::keys::{children_prefix, immediate_children, prefix_range_end};
 use crate::outcome::{settle, ReadBack};
 use crate::transport::Retry;
 
-/// One request answers both questions a get asks (the key's value, and the
-/// keys below it for a listing): a read-only txn, served like a range read
-/// (linearizable, no raft proposal).
+/// The key's value: one range read (linearizable). Only when the key has
+/// none is the listing of the keys below it read (`keys_only`).
 pub fn get(g: &Gateway, key: &[u8]) -> Result<Option<Vec<u8>>> {
-    let prefix = children_prefix(key);
-    let body = json!({"success": [
-        {"request_range": {"key": encode(key)}},
-        {"request_range": {
-            "key": encode(&prefix),
-            "range_end": encode(&prefix_range_end(&prefix)),
-            "keys_only": true,
-        }},
-    ]});
-    let txn: TxnResponse = g.call("/v3/kv/txn", &body, Retry::Always)?;
-    let mut ranges = txn.responses.into_iter().filter_map(|r| r.response_range);
-    let (Some(exact), Some(below)) = (ranges.next(), ranges.next()) else {
-        return Err(Error::bad_response("txn answer without its two ranges"));
-    };
-    if let Some(kv) = exact.kvs.into_iter().find(|kv| kv.key == key) {
+    if let Some(kv) = read(g, key)? {
         return Ok(Some(kv.value));
     }
+    let prefix = children_prefix(key);
+    let body = json!({
+        "key": encode(&prefix),
+        "range_end": encode(&prefix_range_end(&prefix)),
+        "keys_only": true,
+    });
+    let below: RangeResponse = g.call("/v3/kv/range", &body, Retry::Always)?;
     let children = immediate_children(key, below.kvs.iter().map(|kv| kv.key.as_slice()));
     if children.is_empty() {
         return Ok(None);

@@ -18,6 +18,7 @@ use super::json::{bytes, encode, int, Header};
 use super::status::{hint, rejects_token};
 use crate::error::{Error, ErrorKind, Result};
 use crate::keys::{children_prefix, prefix_range_end, watch_matches};
+use crate::process::PerProcess;
 use crate::protocol::Event;
 use crate::transport::{Request, Servers, Stream, Wait};
 
@@ -25,16 +26,25 @@ use crate::transport::{Request, Servers, Stream, Wait};
 /// watching different prefixes keep theirs; the oldest goes first.
 const MAX_PARKED: usize = 8;
 
-#[derive(Default)]
 pub struct Streams {
-    parked: Mutex<Vec<WatchStream>>,
+    /// This process's streams: a child never reads a stream it inherited.
+    parked: PerProcess<Mutex<Vec<WatchStream>>>,
+}
+
+impl Default for Streams {
+    fn default() -> Streams {
+        Streams {
+            parked: PerProcess::new(Mutex::default()),
+        }
+    }
 }
 
 impl Streams {
     /// Takes out the parked stream that continues exactly where a caller
     /// asking for changes to `prefix` from revision `from` is.
     fn take(&self, prefix: &[u8], from: i64) -> Option<WatchStream> {
-        let mut parked = self.parked.lock().unwrap_or_else(|e| e.into_inner());
+        let parked = self.parked.get(|_| Mutex::default());
+        let mut parked = parked.lock().unwrap_or_else(|e| e.into_inner());
         let i = parked
             .iter()
             .position(|s| s.prefix == prefix && s.next == from)?;
@@ -42,7 +52,8 @@ impl Streams {
     }
 
     fn park(&self, stream: WatchStream) {
-        let mut parked = self.parked.lock().unwrap_or_else(|e| e.into_inner());
+        let parked = self.parked.get(|_| Mutex::default());
+        let mut parked = parked.lock().unwrap_or_else(|e| e.into_inner());
         if parked.len() >= MAX_PARKED {
             parked.remove(0);
         }

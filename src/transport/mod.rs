@@ -1,14 +1,21 @@
-//! HTTP to a list of etcd members: one keep-alive agent per session,
+//! HTTP to a list of etcd members: keep-alive connections (one pool per
+//! process, see [`crate::process`]),
 //! failover from server to server, and the line between "not sent" (safe
 //! to send elsewhere) and "outcome unknown" (it may have been applied).
 
 use std::fmt;
 use std::io::{BufRead, BufReader, Read};
+mod socket;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use arc_swap::ArcSwapOption;
 use std::time::Duration;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::process::PerProcess;
 use crate::servers::Endpoint;
 
 pub use ureq::http::HeaderMap;
@@ -216,14 +223,19 @@ fn header_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 pub type UnavailableCheck = fn(status: u16, body: &[u8]) -> bool;
 
 pub struct Transport {
-    agent: ureq::Agent,
+    /// The connections: this process's own (after a fork the child opens
+    /// new ones and never touches the parent's).
+    agent: PerProcess<ureq::Agent>,
+    /// The agent's settings, to make a child's agent from.
+    agent_config: ureq::config::Config,
     servers: Vec<Endpoint>,
     /// Index of the server that last answered: the next request starts there.
     preferred: AtomicUsize,
     config: Config,
     unavailable: UnavailableCheck,
-    /// Extra header on every request (the auth token), if any.
-    auth: std::sync::RwLock<Option<String>>,
+    /// Extra header on every request (the auth token), if any. Read
+    /// without a lock, so a child may reuse the token it inherited.
+    auth: ArcSwapOption<String>,
 }
 
 /// How a single attempt failed.
@@ -247,7 +259,7 @@ impl Transport {
             builder =
                 builder.tls_config(crate::tls::load(&config.tls).map_err(Error::bad_argument)?);
         }
-        let agent: ureq::Agent = builder
+        let agent_config = builder
             .http_status_as_error(false)
             .max_redirects(0)
             .timeout_connect(Some(config.connect_timeout))
@@ -255,15 +267,15 @@ impl Transport {
             .max_idle_connections_per_host(16)
             .max_idle_age(Duration::from_secs(120))
             .user_agent(concat!("libetcdapi/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .into();
+            .build();
         Ok(Transport {
-            agent,
+            agent: PerProcess::new(new_agent(&agent_config)),
+            agent_config,
             servers,
             preferred: AtomicUsize::new(0),
             config,
             unavailable,
-            auth: std::sync::RwLock::new(None),
+            auth: ArcSwapOption::empty(),
         })
     }
 
@@ -379,8 +391,8 @@ impl Transport {
             builder = builder.header("Content-Type", content_type);
         }
         if req.with_token {
-            if let Some(token) = &*self.auth.read().unwrap_or_else(|e| e.into_inner()) {
-                builder = builder.header("Authorization", token);
+            if let Some(token) = &*self.auth.load() {
+                builder = builder.header("Authorization", token.as_str());
             }
         }
         match req.method {
@@ -397,24 +409,21 @@ impl Transport {
     ) -> std::result::Result<ureq::http::Response<ureq::Body>, AttemptError> {
         let request =
             request.map_err(|e| AttemptError::NotSent(format!("{server}: bad request: {e}")))?;
+        let agent = self.agent.get(|_| new_agent(&self.agent_config));
         let request = match wait {
             Wait::Configured => request,
-            Wait::Within(t) => self
-                .agent
+            Wait::Within(t) => agent
                 .configure_request(request)
                 .timeout_global(Some(t + self.config.connect_timeout))
                 .build(),
-            Wait::Stream(headers) => self
-                .agent
+            Wait::Stream(headers) => agent
                 .configure_request(request)
                 .timeout_global(None)
                 .timeout_recv_response(headers)
                 .timeout_recv_body(None)
                 .build(),
         };
-        self.agent
-            .run(request)
-            .map_err(|e| self.classify(server, &e))
+        agent.run(request).map_err(|e| self.classify(server, &e))
     }
 
     /// Reads the whole body of `resp`.
@@ -436,8 +445,23 @@ impl Transport {
     }
 
     pub fn set_auth(&self, token: Option<String>) {
-        *self.auth.write().unwrap_or_else(|e| e.into_inner()) = token;
+        self.auth.store(token.map(Arc::new));
     }
+
+    /// True when the session has a token to send.
+    pub fn has_auth(&self) -> bool {
+        self.auth.load().is_some()
+    }
+}
+
+/// An agent on our own sockets and resolver (see [`socket`]), with TLS
+/// from ureq's rustls connector on top.
+fn new_agent(config: &ureq::config::Config) -> ureq::Agent {
+    use ureq::unversioned::transport::{Connector, RustlsConnector};
+    let connector = ()
+        .chain(socket::SocketConnector)
+        .chain(RustlsConnector::default());
+    ureq::Agent::with_parts(config.clone(), connector, socket::CachingResolver::default())
 }
 
 /// Reads a whole body, refusing one over `MAX_BODY_BYTES`.

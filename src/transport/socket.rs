@@ -1,0 +1,228 @@
+//! The socket under every request: a TCP transport for ureq that writes a
+//! whole request at once, sets socket options only when they change, and
+//! resolves IP literals without a thread.
+//!
+//! ureq's own TCP transport writes headers and body as two segments,
+//! resets the socket's time-outs on every read (the remaining time shrinks
+//! from call to call), switches a kept connection to non-blocking mode and
+//! back to check it is alive, and its resolver starts a thread per request
+//! even for `127.0.0.1`. Each is a syscall or a thread on every call; here
+//! a call in steady state is one write and the reads of its answer.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::mem::MaybeUninit;
+use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use ureq::config::Config;
+use ureq::http::Uri;
+use ureq::unversioned::resolver::{ResolvedSocketAddrs, Resolver};
+use ureq::unversioned::transport::{
+    Buffers, ConnectionDetails, Connector, Either, LazyBuffers, NextTimeout, Transport,
+};
+
+/// Read time-outs are set in steps of this much (rounded up), so that the
+/// shrinking remaining time of a request does not mean a syscall per read.
+const TIMEOUT_STEP: Duration = Duration::from_millis(250);
+
+/// Opens plain TCP connections (TLS is layered on top by ureq's rustls
+/// connector).
+#[derive(Debug, Default)]
+pub struct SocketConnector;
+
+impl<In: Transport> Connector<In> for SocketConnector {
+    type Out = Either<In, Socket>;
+
+    fn connect(
+        &self,
+        details: &ConnectionDetails,
+        chained: Option<In>,
+    ) -> Result<Option<Self::Out>, ureq::Error> {
+        if let Some(already) = chained {
+            return Ok(Some(Either::A(already)));
+        }
+        let connect_timeout = details.timeout.not_zero().map(|t| *t);
+        let mut last = None;
+        for addr in details.addrs.iter() {
+            let attempt = match connect_timeout {
+                Some(t) => TcpStream::connect_timeout(addr, t),
+                None => TcpStream::connect(addr),
+            };
+            match attempt {
+                Ok(stream) => {
+                    stream.set_nodelay(true)?;
+                    let config = details.config;
+                    let buffers =
+                        LazyBuffers::new(config.input_buffer_size(), config.output_buffer_size());
+                    return Ok(Some(Either::B(Socket {
+                        stream,
+                        buffers,
+                        pending: Vec::new(),
+                        read_timeout: None,
+                    })));
+                }
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                    last = Some(ureq::Error::Timeout(ureq::Timeout::Connect))
+                }
+                Err(e) => last = Some(e.into()),
+            }
+        }
+        Err(last.unwrap_or(ureq::Error::HostNotFound))
+    }
+}
+
+/// One TCP connection.
+pub struct Socket {
+    stream: TcpStream,
+    buffers: LazyBuffers,
+    /// Request bytes not yet written: sent in one write when the answer
+    /// is awaited.
+    pending: Vec<u8>,
+    /// The read time-out set on the socket (`None`: not set yet).
+    read_timeout: Option<Option<Duration>>,
+}
+
+impl fmt::Debug for Socket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Socket")
+            .field("peer", &self.stream.peer_addr().ok())
+            .finish()
+    }
+}
+
+impl Socket {
+    fn flush_pending(&mut self) -> io::Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        // write_all goes on after an interrupted write (EINTR).
+        let result = (&self.stream).write_all(&self.pending);
+        self.pending.clear();
+        result
+    }
+
+    /// Sets the read time-out for `timeout`, rounded up to a step, when
+    /// that differs from what is set.
+    fn set_read_timeout(&mut self, timeout: NextTimeout) -> io::Result<()> {
+        let wanted = timeout.not_zero().map(|t| {
+            let steps = t.as_nanos().div_ceil(TIMEOUT_STEP.as_nanos()).max(1);
+            TIMEOUT_STEP * u32::try_from(steps).unwrap_or(u32::MAX)
+        });
+        if self.read_timeout != Some(wanted) {
+            self.stream.set_read_timeout(wanted)?;
+            self.read_timeout = Some(wanted);
+        }
+        Ok(())
+    }
+}
+
+fn timed_out(e: io::Error, timeout: NextTimeout) -> ureq::Error {
+    if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) {
+        ureq::Error::Timeout(timeout.reason)
+    } else {
+        e.into()
+    }
+}
+
+impl Transport for Socket {
+    fn buffers(&mut self) -> &mut dyn Buffers {
+        &mut self.buffers
+    }
+
+    fn transmit_output(&mut self, amount: usize, _: NextTimeout) -> Result<(), ureq::Error> {
+        let output = &self.buffers.output()[..amount];
+        self.pending.extend_from_slice(output);
+        Ok(())
+    }
+
+    fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
+        let timeout = timeout.for_read();
+        self.set_read_timeout(timeout)
+            .and_then(|()| self.flush_pending())
+            .map_err(|e| timed_out(e, timeout))?;
+        let started = Instant::now();
+        let input = self.buffers.input_append_buf();
+        let amount = loop {
+            match (&self.stream).read(input) {
+                // A signal is no reason to fail: read on, within the time.
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                    let left = timeout.not_zero().map(|t| t.saturating_sub(started.elapsed()));
+                    if left.is_some_and(|l| l.is_zero()) {
+                        return Err(ureq::Error::Timeout(timeout.reason));
+                    }
+                }
+                other => break other.map_err(|e| timed_out(e, timeout))?,
+            }
+        };
+        self.buffers.input_appended(amount);
+        Ok(amount > 0)
+    }
+
+    fn is_open(&mut self) -> bool {
+        // One peek that does not wait: nothing to read means alive; the
+        // end of the stream, an error or bytes nobody asked for mean not.
+        let mut byte = [MaybeUninit::<u8>::uninit()];
+        let peeked = socket2::SockRef::from(&self.stream)
+            .recv_with_flags(&mut byte, libc::MSG_PEEK | libc::MSG_DONTWAIT);
+        self.pending.is_empty()
+            && matches!(peeked, Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+    }
+}
+
+/// Resolves host names: an IP literal (what etcd member lists usually
+/// hold) at once, a name once a minute at most, in the calling thread.
+#[derive(Debug, Default)]
+pub struct CachingResolver {
+    names: Mutex<HashMap<String, (Instant, Vec<SocketAddr>)>>,
+}
+
+/// How long a resolved name is used before asking again.
+const NAME_TTL: Duration = Duration::from_secs(60);
+
+impl Resolver for CachingResolver {
+    fn resolve(
+        &self,
+        uri: &Uri,
+        _: &Config,
+        _: NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        let authority = uri.authority().ok_or(ureq::Error::HostNotFound)?;
+        let default_port = if uri.scheme_str() == Some("https") { 443 } else { 80 };
+        let port = authority.port_u16().unwrap_or(default_port);
+        let host = authority.host().trim_start_matches('[').trim_end_matches(']');
+        let mut found = self.empty();
+        if let Ok(ip) = host.parse::<IpAddr>() {
+            found.push(SocketAddr::new(ip, port));
+            return Ok(found);
+        }
+        let key = format!("{host}:{port}");
+        let cached = self
+            .names
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+            .filter(|(when, _)| when.elapsed() < NAME_TTL)
+            .map(|(_, addrs)| addrs.clone());
+        let addrs = match cached {
+            Some(addrs) => addrs,
+            None => {
+                let addrs: Vec<SocketAddr> = (host, port).to_socket_addrs()?.collect();
+                self.names
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(key, (Instant::now(), addrs.clone()));
+                addrs
+            }
+        };
+        for addr in addrs.into_iter().take(16) {
+            found.push(addr);
+        }
+        if found.is_empty() {
+            return Err(ureq::Error::HostNotFound);
+        }
+        Ok(found)
+    }
+}
