@@ -41,8 +41,12 @@ const char *rc_name(etcd_result r);
 const char *errmsg_or_null(void);
 int errmsg_nonempty(void);
 
-#define CHECK(cond, what) \
-    record(!!(cond), __FILE__, __LINE__, "%s (last errmsg: %s)", (what), errmsg_or_null())
+/* cond first: the errmsg shown on a failure is the one cond left. */
+#define CHECK(cond, what) do {                                              \
+        int ok_ = !!(cond);                                                 \
+        record(ok_, __FILE__, __LINE__, "%s (last errmsg: %s)", (what),     \
+               ok_ ? "" : errmsg_or_null());                                \
+    } while (0)
 
 /* a and b are evaluated once; a may be NULL (a failure unless b is too). */
 #define CHECK_STR_EQ(a, b, what) do {                                       \
