@@ -53,8 +53,20 @@ $(B)/libetcd.so: $(B)/$(SONAME)
 $(B)/libetcdapi.a: $(REL)/libetcdapi.a | $(B)
 	cp $< $@
 
+# C programs: one file each, but for the harness (c-tests/harness/) and
+# secure, which share c-tests/check.c (reporting, watchdog, keys).
+CPROG_FLAGS = $(CFLAGS) $(WARN) -std=c99 -D_POSIX_C_SOURCE=200809L -Iinclude
+CHECK_SRC   := c-tests/check.c c-tests/check.h
+HARNESS_SRC := $(addprefix c-tests/harness/,main.c kv.c interop.c v2.c watch.c lock.c procs.c)
+
 $(B)/%: c-tests/%.c include/etcd-api.h $(B)/libetcdapi.so
-	$(CC) $(CFLAGS) $(WARN) -std=c99 -D_POSIX_C_SOURCE=200809L -Iinclude -o $@ $< $(LINK)
+	$(CC) $(CPROG_FLAGS) -o $@ $< $(LINK)
+
+$(B)/harness: $(HARNESS_SRC) c-tests/harness/harness.h $(CHECK_SRC) include/etcd-api.h $(B)/libetcdapi.so
+	$(CC) $(CPROG_FLAGS) -o $@ $(HARNESS_SRC) c-tests/check.c $(LINK)
+
+$(B)/secure: c-tests/secure.c $(CHECK_SRC) include/etcd-api.h $(B)/libetcdapi.so
+	$(CC) $(CPROG_FLAGS) -o $@ c-tests/secure.c c-tests/check.c $(LINK)
 
 check: all check-header check-exports test-rust test-c test-c-v2 test-secure test-leader test-leader-v2 memcheck
 	@echo "make check: all passed"
