@@ -31,21 +31,38 @@ pub fn endpoints(list: &str) -> Vec<Endpoint> {
     etcdapi::parse_server_list(list).unwrap()
 }
 
-/// A key prefix of its own for each caller in this run.
-pub fn unique(name: &str) -> String {
+/// A tag no other caller gets, in this process or another one:
+/// `<pid>-<nanoseconds since the epoch>-<sequence number>`.
+pub fn unique_tag() -> String {
     static N: AtomicUsize = AtomicUsize::new(0);
     let n = N.fetch_add(1, Ordering::Relaxed);
     let t = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_nanos();
-    format!("/rt-{}-{t}-{n}/{name}", std::process::id())
+    format!("{}-{t}-{n}", std::process::id())
+}
+
+/// A key prefix of its own for each caller in this run.
+pub fn unique(name: &str) -> String {
+    format!("/rt-{}/{name}", unique_tag())
+}
+
+/// `n` distinct loopback ports free right now: all are chosen while every
+/// listener is still held, so no two are the same.
+pub fn free_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<std::net::TcpListener> = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    listeners
+        .iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect()
 }
 
 /// A loopback port nothing listens on.
 pub fn dead_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
+    free_ports(1)[0]
 }
 
 /// A TCP proxy in front of the test etcd that counts the watch requests
