@@ -394,11 +394,10 @@ impl Drop for Etcd {
     }
 }
 
-/// A file setting as if given in `ETCDAPI_*`.
-pub fn setting(path: PathBuf) -> etcdapi::config::Setting<PathBuf> {
-    let source = "test".to_string();
-    etcdapi::config::Setting {
+/// A file setting as if given by the program.
+pub fn setting(path: PathBuf) -> etcdapi::Setting<PathBuf> {
+    etcdapi::Setting {
         value: path,
-        source,
+        source: etcdapi::Source::Option("test"),
     }
 }
