@@ -27,6 +27,22 @@ proptest! {
         prop_assert!(parse_server_list(&item).is_err());
     }
 
+    /// The port is its leading digits, whatever follows them (as the
+    /// original's strtoul read it), when they form a port.
+    #[test]
+    fn port_is_its_leading_digits(host in "[a-z][a-z0-9.-]{0,20}", port in 1u16.., tail in "[^0-9\n\r\t ,;:/\\[\\]]{0,8}") {
+        let list = parse_server_list(&format!("{host}:{port}{tail}")).unwrap();
+        prop_assert_eq!(list.len(), 1);
+        prop_assert_eq!(list[0].port, port);
+        prop_assert_eq!(&list[0].host, &host);
+    }
+
+    #[test]
+    fn no_leading_digits_no_port(host in "[a-z]{1,10}", tail in "[^0-9\n\r\t ,;:/]{0,8}") {
+        let item = format!("{host}:{tail}");
+        prop_assert!(parse_server_list(&item).is_err());
+    }
+
     #[test]
     fn canonical_is_idempotent_and_well_formed(key in proptest::collection::vec(any::<u8>(), 0..40)) {
         let c = canonical(&key);
