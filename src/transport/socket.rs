@@ -62,6 +62,7 @@ impl<In: Transport> Connector<In> for SocketConnector {
                         buffers,
                         pending: Vec::new(),
                         read_timeout: None,
+                        answered: false,
                     })));
                 }
                 Err(e) if e.kind() == io::ErrorKind::TimedOut => {
@@ -83,6 +84,8 @@ pub struct Socket {
     pending: Vec<u8>,
     /// The read time-out set on the socket (`None`: not set yet).
     read_timeout: Option<Option<Duration>>,
+    /// An answer was read since the last liveness probe.
+    answered: bool,
 }
 
 impl fmt::Debug for Socket {
@@ -158,10 +161,18 @@ impl Transport for Socket {
             }
         };
         self.buffers.input_appended(amount);
+        self.answered = true;
         Ok(amount > 0)
     }
 
     fn is_open(&mut self) -> bool {
+        // ureq asks twice per request: when the connection goes back to
+        // the pool right after its answer was read (ureq itself checks
+        // that nothing was left unread), and when it is taken out again,
+        // maybe much later. Only the second can find something new.
+        if std::mem::take(&mut self.answered) {
+            return self.pending.is_empty();
+        }
         // One peek that does not wait: nothing to read means alive; the
         // end of the stream, an error or bytes nobody asked for mean not.
         let mut byte = [MaybeUninit::<u8>::uninit()];
