@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::gateway::Gateway;
+use super::gateway::{probe, Gateway};
 use super::json::{bytes, encode, int, Header};
-use super::status::{hint, rejects_token};
+use super::status::{denied, hint, rejects_token, LOGIN_HINT};
 use crate::error::{Error, ErrorKind, Result};
 use crate::keys::{children_prefix, prefix_range_end, watch_matches};
 use crate::process::PerProcess;
@@ -70,6 +70,8 @@ struct WatchStream {
     /// Changes received, matching `prefix`, not yet handed out.
     pending: VecDeque<Event>,
     stream: Stream,
+    /// The session logs in (for the hint on a refusal).
+    logged_in: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -126,7 +128,11 @@ pub fn watch(g: &Gateway, streams: &Streams, prefix: &[u8], from: Option<i64>) -
             streams.park(ws);
             return Ok(event);
         }
-        match read_message(&mut ws.stream) {
+        let member = Some(ws.stream.server_index);
+        let read = g
+            .transport
+            .while_serving(member, probe(prefix), || read_message(&mut ws.stream));
+        match read {
             Ok(Some(msg)) => absorb(&mut ws, msg)?,
             Ok(None) | Err(_) => {
                 quick_cuts = if opened.elapsed() < young {
@@ -165,13 +171,20 @@ fn open(
     from: Option<i64>,
     start: Option<usize>,
 ) -> Result<WatchStream> {
+    // A session with credentials whose watch is refused permission logs
+    // in again once (the token may have expired); refused again, it is a
+    // real refusal.
+    let logged_in = g.has_credentials();
     let opening = g.authorized(
         || open_once(g, prefix, from, start),
-        |o| matches!(o, Opening::Canceled(_, m) if rejects_token(&m.cancel_reason)),
+        |o| {
+            matches!(o, Opening::Canceled(_, m)
+                if rejects_token(&m.cancel_reason) || (logged_in && denied(&m.cancel_reason)))
+        },
     )?;
     match opening {
         Opening::Ready(ws) => Ok(ws),
-        Opening::Canceled(stream, m) => Err(canceled(&stream, &m)),
+        Opening::Canceled(stream, m) => Err(canceled(&stream, &m, logged_in)),
     }
 }
 
@@ -215,6 +228,7 @@ fn open_once(
         next,
         pending: VecDeque::new(),
         stream,
+        logged_in: g.has_credentials(),
     };
     absorb(&mut ws, created)?;
     Ok(Opening::Ready(ws))
@@ -254,7 +268,7 @@ fn watch_range(prefix: &[u8]) -> (Vec<u8>, Vec<u8>) {
 /// Takes one message's events into the stream's pending queue.
 fn absorb(ws: &mut WatchStream, msg: WatchResponse) -> Result<()> {
     if msg.canceled {
-        return Err(canceled(&ws.stream, &msg));
+        return Err(canceled(&ws.stream, &msg, ws.logged_in));
     }
     for ev in msg.events {
         if ev.kv.mod_revision < ws.next || !watch_matches(&ws.prefix, &ev.kv.key) {
@@ -274,7 +288,7 @@ fn absorb(ws: &mut WatchStream, msg: WatchResponse) -> Result<()> {
     Ok(())
 }
 
-fn canceled(stream: &Stream, msg: &WatchResponse) -> Error {
+fn canceled(stream: &Stream, msg: &WatchResponse, logged_in: bool) -> Error {
     if msg.compact_revision > 0 {
         return Error::new(
             ErrorKind::Compacted,
@@ -289,6 +303,13 @@ fn canceled(stream: &Stream, msg: &WatchResponse) -> Error {
     } else {
         &msg.cancel_reason
     };
+    if denied(reason) {
+        let hint = if logged_in { "" } else { LOGIN_HINT };
+        return Error::new(
+            ErrorKind::PermissionDenied,
+            format!("{}: watch canceled by the server: {reason}{hint}", stream.server),
+        );
+    }
     Error::refused(format!(
         "{}: watch canceled by the server: {reason}{}",
         stream.server,
