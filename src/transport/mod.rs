@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use arc_swap::ArcSwapOption;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -243,7 +243,7 @@ pub struct Inner {
 
 /// The shortest wait on one member before a repeatable request is sent
 /// to the next (calls on a healthy cluster take about a millisecond).
-const MIN_STALL: Duration = Duration::from_millis(750);
+const MIN_STALL: Duration = Duration::from_millis(500);
 
 /// A moving average of how long answers take (racy by design: an update
 /// lost between two threads costs nothing).
@@ -377,31 +377,42 @@ impl Inner {
         // A request that may be repeated is not left waiting on one member
         // for the whole time-out when it has waited far longer than calls
         // usually take (a follower holding a write for a dead leader, a
-        // member cut off from the others): each member gets a short limit
-        // first, then, if one of them was only slow, a round with the
-        // full time-out (a large answer may just take long).
+        // member cut off from the others): each member gets a short limit,
+        // doubled from round to round while some member was only slow (a
+        // large answer may just take long), up to the request time-out,
+        // and never past what the rounds of full time-outs would take.
         let repeatable = req.retry == Retry::Always
             && req.wait == Wait::Configured
             && !matches!(req.servers, Servers::Only(_))
             && self.servers.len() > 1;
-        if repeatable {
-            let quick = Request {
-                wait: Wait::Within(self.stall_limit()),
+        if !repeatable {
+            return self.send_once(req).map_err(|(e, _)| e);
+        }
+        let full = self.config.request_timeout;
+        let deadline = Instant::now()
+            + (full + self.config.connect_timeout) * u32::try_from(self.servers.len()).unwrap_or(1);
+        let mut limit = self.stall_limit();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let round = Request {
+                wait: Wait::Within(limit.min(left.max(MIN_STALL))),
                 ..*req
             };
-            match self.send_once(&quick) {
+            match self.send_once(&round) {
                 Ok(reply) => return Ok(reply),
-                Err((e, false)) => return Err(e),
-                Err((_, true)) => {}
+                Err((e, true)) if limit < full && Instant::now() < deadline => {
+                    let _ = e;
+                    limit = (limit * 2).min(full);
+                }
+                Err((e, _)) => return Err(e),
             }
         }
-        self.send_once(req).map_err(|(e, _)| e)
     }
 
     /// One round of [`Transport::send`]; the error says whether some
     /// attempt stalled (timed out after it was sent).
     fn send_once(&self, req: &Request) -> std::result::Result<Reply, (Error, bool)> {
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         let reply = self.failover(req, |server, _| {
             let resp = self.run(server, req)?;
             let reply = self.read_reply(server, resp)?;
