@@ -3,7 +3,8 @@
 use crate::config::{Config, ProtocolKind, SecureOptions};
 use crate::error::{Error, Result};
 use crate::keys::{canonical, is_root};
-use crate::protocol::{Event, Protocol};
+use crate::kv::{Changes, Deleted, KeyValue, LeaseTime, Listing};
+use crate::protocol::{Event, Extended, Protocol};
 use crate::servers::{parse_server_list, Endpoint};
 
 /// A session on a list of etcd members. Safe to share between threads.
@@ -72,12 +73,7 @@ impl Client {
         prev: Option<&[u8]>,
         ttl: u32,
     ) -> Result<()> {
-        let key = canonical(key.as_ref());
-        if is_root(&key) {
-            return Err(Error::refused(
-                "/ is the root directory: it cannot hold a value",
-            ));
-        }
+        let key = value_key(key.as_ref())?;
         match prev {
             None => self.protocol.put(&key, value.as_ref(), ttl),
             Some(prev) => self.protocol.swap(&key, value.as_ref(), prev, ttl),
@@ -121,6 +117,144 @@ impl Client {
     pub fn unlock(&self, key: impl AsRef<[u8]>, index: &str) -> Result<()> {
         self.protocol.unlock(&canonical(key.as_ref()), index)
     }
+}
+
+/// The extended API (etcd v3 only; a v2 session answers every call with
+/// an error of kind `BadArgument`).
+impl Client {
+    fn extended(&self) -> Result<&dyn Extended> {
+        self.protocol.extended().ok_or_else(|| {
+            Error::bad_argument("this call needs etcd v3; the session speaks v2 (ETCDAPI_PROTOCOL)")
+        })
+    }
+
+    /// `key` with its revisions (`None`: no such key), and the store's
+    /// revision at the read (a linearizable read).
+    pub fn get_kv(&self, key: impl AsRef<[u8]>) -> Result<(Option<KeyValue>, i64)> {
+        self.extended()?.get_kv(&canonical(key.as_ref()))
+    }
+
+    /// Every key strictly below `prefix/` (at every depth, `_` names
+    /// included), with values, sorted by key, from one read.
+    pub fn list(&self, prefix: impl AsRef<[u8]>) -> Result<Listing> {
+        self.extended()?.list(&canonical(prefix.as_ref()))
+    }
+
+    /// Puts `value` under `key`, attached to `lease` (0: none); returns
+    /// the write's revision. An unknown lease is an error of kind `NotFound`.
+    pub fn put(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>, lease: i64) -> Result<i64> {
+        let ext = self.extended()?;
+        ext.put(&value_key(key.as_ref())?, value.as_ref(), lease)
+    }
+
+    /// Puts only if the key's mod revision is `if_revision` (0: only if
+    /// the key does not exist); returns the write's revision. A failed
+    /// condition is an error of kind `CompareFailed` (nothing written).
+    pub fn put_if(
+        &self,
+        key: impl AsRef<[u8]>,
+        value: impl AsRef<[u8]>,
+        lease: i64,
+        if_revision: i64,
+    ) -> Result<i64> {
+        let ext = self.extended()?;
+        if if_revision < 0 {
+            return Err(Error::bad_argument(
+                "if_revision must be a revision (> 0) or 0 for \"does not exist\"",
+            ));
+        }
+        ext.put_if(
+            &value_key(key.as_ref())?,
+            value.as_ref(),
+            lease,
+            if_revision,
+        )
+    }
+
+    /// Deletes `key` only if its mod revision is `if_revision` (`None`:
+    /// unconditionally); returns the revision after the delete. A missing
+    /// key is `NotFound`, a failed condition `CompareFailed`.
+    pub fn delete_if(&self, key: impl AsRef<[u8]>, if_revision: Option<i64>) -> Result<i64> {
+        let ext = self.extended()?;
+        ext.delete_if(&canonical(key.as_ref()), if_revision)
+    }
+
+    /// Deletes the key `prefix` and every key below `prefix/` in one
+    /// request (never siblings such as `prefix-x`). The root `/` is
+    /// refused: that would be everything.
+    pub fn delete_prefix(&self, prefix: impl AsRef<[u8]>) -> Result<Deleted> {
+        let ext = self.extended()?;
+        let prefix = canonical(prefix.as_ref());
+        if is_root(&prefix) {
+            return Err(Error::bad_argument(
+                "delete_prefix of / would delete every key: refused",
+            ));
+        }
+        ext.delete_prefix(&prefix)
+    }
+
+    /// Waits for the first revision >= `from` (`None`: the next change
+    /// from now) that changes `prefix` or a key below `prefix/`, and
+    /// returns all its changes; `timeout` `None` waits for ever, else an
+    /// error of kind `TimedOut` when it runs out (a change arriving later
+    /// is kept for the next call). Continue with `from = revision + 1`.
+    pub fn watch_events(
+        &self,
+        prefix: impl AsRef<[u8]>,
+        from: Option<i64>,
+        timeout: Option<std::time::Duration>,
+    ) -> Result<Changes> {
+        let ext = self.extended()?;
+        ext.watch_events(
+            &canonical(prefix.as_ref()),
+            from.filter(|&f| f > 0),
+            timeout,
+        )
+    }
+
+    /// Grants a lease of `ttl` seconds (etcd's shortest is 2); its ID.
+    pub fn lease_grant(&self, ttl: i64) -> Result<i64> {
+        let ext = self.extended()?;
+        if ttl <= 0 {
+            return Err(Error::bad_argument("lease ttl must be at least 1 second"));
+        }
+        ext.lease_grant(ttl)
+    }
+
+    /// Refreshes `lease` once; returns the seconds granted again. An error
+    /// of kind `NotFound` once the lease is gone.
+    pub fn lease_keepalive(&self, lease: i64) -> Result<i64> {
+        self.extended()?.lease_keepalive(lease)
+    }
+
+    /// Keeps `lease` alive from a thread of this session (a refresh every
+    /// third of its TTL) until it is revoked, the session ends, or the
+    /// lease is lost. `NotFound` if it is already gone.
+    pub fn lease_keep(&self, lease: i64) -> Result<()> {
+        self.extended()?.lease_keep(lease)
+    }
+
+    /// How long `lease` has left; `NotFound` when it is gone.
+    pub fn lease_ttl(&self, lease: i64) -> Result<LeaseTime> {
+        self.extended()?.lease_ttl(lease)
+    }
+
+    /// Revokes `lease`: its keys are deleted, a [`Client::lease_keep`]
+    /// stops. `NotFound` if unknown.
+    pub fn lease_revoke(&self, lease: i64) -> Result<()> {
+        self.extended()?.lease_revoke(lease)
+    }
+}
+
+/// A key that is to hold a value: canonical, not the root.
+fn value_key(key: &[u8]) -> Result<Vec<u8>> {
+    let key = canonical(key);
+    if is_root(&key) {
+        return Err(Error::refused(
+            "/ is the root directory: it cannot hold a value",
+        ));
+    }
+    Ok(key)
 }
 
 /// A lock lives on a lease (v3) or a key TTL (v2): it needs a ttl.

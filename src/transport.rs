@@ -189,6 +189,16 @@ pub struct Stream {
     pub server: String,
 }
 
+/// Cuts a stream opened with [`Transport::open_own`]: a read blocked on
+/// it fails at once.
+pub struct Interrupt(ureq::Agent);
+
+impl Interrupt {
+    pub fn now(self) {
+        self.0.shutdown();
+    }
+}
+
 /// What opening a stream gave: the stream (HTTP 200), or another answer
 /// (one that does not mean "member unavailable") read whole.
 pub enum Opened {
@@ -289,8 +299,22 @@ impl Transport {
     /// Opens `req` as a stream: HTTP 200 gives the stream (its body not
     /// yet read); another answer is read whole.
     pub fn open(&self, req: &Request) -> Result<Opened> {
+        self.open_on(&self.agent, req)
+    }
+
+    /// [`Transport::open`] on a connection of the stream's own (not one
+    /// from the session's pool), with the [`Interrupt`] that cuts it: for
+    /// a stream read by a thread that must be stopped however long the
+    /// server stays silent.
+    pub fn open_own(&self, req: &Request) -> Result<(Opened, Interrupt)> {
+        let agent = ureq::Agent::new_with_config(self.agent.config().clone());
+        let opened = self.open_on(&agent, req)?;
+        Ok((opened, Interrupt(agent)))
+    }
+
+    fn open_on(&self, agent: &ureq::Agent, req: &Request) -> Result<Opened> {
         self.failover(req, |server, index| {
-            let resp = self.run(server, req)?;
+            let resp = self.run_on(agent, server, req)?;
             if resp.status().as_u16() == 200 {
                 let reader = resp.into_body().into_with_config().limit(u64::MAX).reader();
                 return Ok(Opened::Stream(Stream {
@@ -367,6 +391,15 @@ impl Transport {
         server: &Endpoint,
         req: &Request,
     ) -> std::result::Result<ureq::http::Response<ureq::Body>, AttemptError> {
+        self.run_on(&self.agent, server, req)
+    }
+
+    fn run_on(
+        &self,
+        agent: &ureq::Agent,
+        server: &Endpoint,
+        req: &Request,
+    ) -> std::result::Result<ureq::http::Response<ureq::Body>, AttemptError> {
         let url = format!("{}{}", server.base_url(), req.path);
         let method = match req.method {
             Method::Get => ureq::http::Method::GET,
@@ -384,13 +417,18 @@ impl Transport {
             }
         }
         match req.method {
-            Method::Post | Method::Put => self.dispatch(server, builder.body(req.body), req.wait),
-            Method::Get | Method::Delete => self.dispatch(server, builder.body(()), req.wait),
+            Method::Post | Method::Put => {
+                self.dispatch(agent, server, builder.body(req.body), req.wait)
+            }
+            Method::Get | Method::Delete => {
+                self.dispatch(agent, server, builder.body(()), req.wait)
+            }
         }
     }
 
     fn dispatch<B: ureq::AsSendBody>(
         &self,
+        agent: &ureq::Agent,
         server: &Endpoint,
         request: std::result::Result<ureq::http::Request<B>, ureq::http::Error>,
         wait: Wait,
@@ -399,22 +437,18 @@ impl Transport {
             request.map_err(|e| AttemptError::NotSent(format!("{server}: bad request: {e}")))?;
         let request = match wait {
             Wait::Configured => request,
-            Wait::Within(t) => self
-                .agent
+            Wait::Within(t) => agent
                 .configure_request(request)
                 .timeout_global(Some(t + self.config.connect_timeout))
                 .build(),
-            Wait::Stream(headers) => self
-                .agent
+            Wait::Stream(headers) => agent
                 .configure_request(request)
                 .timeout_global(None)
                 .timeout_recv_response(headers)
                 .timeout_recv_body(None)
                 .build(),
         };
-        self.agent
-            .run(request)
-            .map_err(|e| self.classify(server, &e))
+        agent.run(request).map_err(|e| self.classify(server, &e))
     }
 
     /// Reads the whole body of `resp`.

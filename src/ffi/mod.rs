@@ -299,9 +299,7 @@ pub unsafe extern "C" fn etcd_lock(
         result_of((|| {
             let (s, key) = session_and_key(session, key)?;
             if ttl == 0 {
-                return Err(Error::bad_argument(
-                    "lock ttl must be at least 1 second",
-                ));
+                return Err(Error::bad_argument("lock ttl must be at least 1 second"));
             }
             if index_in.is_null() {
                 let index = s.client.lock(key, ttl)?;
