@@ -29,7 +29,7 @@ LINK    := -L$(B) -letcdapi -Wl,-rpath,'$$ORIGIN' -lpthread
 
 RUST_SRC := Cargo.toml Cargo.lock build.rs $(shell find src -name '*.rs')
 
-.PHONY: all check check-header check-exports test-rust test-c test-c-v2 test-secure test-leader test-leader-v2 memcheck demo bench install clean
+.PHONY: all check check-header check-exports clippy test-rust test-c test-c-v2 test-secure test-leader test-leader-v2 memcheck demo bench install clean
 
 all: $(LIBS) $(PROGS)
 
@@ -53,10 +53,22 @@ $(B)/libetcd.so: $(B)/$(SONAME)
 $(B)/libetcdapi.a: $(REL)/libetcdapi.a | $(B)
 	cp $< $@
 
-$(B)/%: c-tests/%.c include/etcd-api.h $(B)/libetcdapi.so
-	$(CC) $(CFLAGS) $(WARN) -std=c99 -D_POSIX_C_SOURCE=200809L -Iinclude -o $@ $< $(LINK)
+# C programs: one file each, but for the harness (c-tests/harness/) and
+# secure, which share c-tests/check.c (reporting, watchdog, keys).
+CPROG_FLAGS = $(CFLAGS) $(WARN) -std=c99 -D_POSIX_C_SOURCE=200809L -Iinclude
+CHECK_SRC   := c-tests/check.c c-tests/check.h
+HARNESS_SRC := $(addprefix c-tests/harness/,main.c kv.c interop.c v2.c watch.c lock.c procs.c)
 
-check: all check-header check-exports test-rust test-c test-c-v2 test-secure test-leader test-leader-v2 memcheck
+$(B)/%: c-tests/%.c include/etcd-api.h $(B)/libetcdapi.so
+	$(CC) $(CPROG_FLAGS) -o $@ $< $(LINK)
+
+$(B)/harness: $(HARNESS_SRC) c-tests/harness/harness.h $(CHECK_SRC) include/etcd-api.h $(B)/libetcdapi.so
+	$(CC) $(CPROG_FLAGS) -o $@ $(HARNESS_SRC) c-tests/check.c $(LINK)
+
+$(B)/secure: c-tests/secure.c $(CHECK_SRC) include/etcd-api.h $(B)/libetcdapi.so
+	$(CC) $(CPROG_FLAGS) -o $@ c-tests/secure.c c-tests/check.c $(LINK)
+
+check: all check-header check-exports clippy test-rust test-c test-c-v2 test-secure test-leader test-leader-v2 memcheck
 	@echo "make check: all passed"
 
 # The committed header must be what cbindgen generates from the sources,
@@ -75,6 +87,10 @@ check-exports: $(B)/libetcdapi.so
 	@bad=$$(nm -D --defined-only $(B)/libetcdapi.so | awk '{print $$3}' | grep -v '^etcd_' || true); \
 	if [ -n "$$bad" ]; then echo "unexpected exports: $$bad"; exit 1; fi; \
 	echo "exports: $$(nm -D --defined-only $(B)/libetcdapi.so | grep -c ' T etcd_') etcd_* functions, nothing else"
+
+# Lints as errors, for the library, its tests and its build script.
+clippy:
+	$(CARGO) clippy --release --all-targets -- -D warnings
 
 test-rust:
 	ETCDAPI_PROTOCOL=v3 $(ETCDLOCAL) run -- $(CARGO) test --release

@@ -17,22 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
-#include "etcd-api.h"
-
-static int passed, failed;
-
-#define CHECK(cond, what) do {                                              \
-        if (cond) {                                                         \
-            passed++;                                                       \
-        } else {                                                            \
-            failed++;                                                       \
-            printf("FAIL %s:%d: %s (errmsg: %s)\n", __FILE__, __LINE__,     \
-                   (what), etcd_errmsg());                                  \
-        }                                                                   \
-    } while (0)
+#include "check.h"
 
 /* The last failure's message contains `word`. */
 #define CHECK_MSG(word, what) do {                                          \
@@ -46,32 +32,12 @@ static int passed, failed;
         CHECK(!m_ || !strstr(m_, (secret)), (what));                        \
     } while (0)
 
-static char endpoint[256], certs[512], password[128];
-static char prefix[64];
+static char certs[512], password[128];
 
+/* A file of the certificate directory (rotating buffers, as K's). */
 static char *path(const char *name)
 {
-    static char bufs[8][600];
-    static int next;
-    char *b = bufs[next++ & 7];
-    snprintf(b, sizeof bufs[0], "%s/%s", certs, name);
-    return b;
-}
-
-static char *K(const char *suffix)
-{
-    static char bufs[8][256];
-    static int next;
-    char *b = bufs[next++ & 7];
-    snprintf(b, sizeof bufs[0], "%s%s", prefix, suffix);
-    return b;
-}
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+    return fmt_rot("%s/%s", certs, name);
 }
 
 static const char *const secure_vars[] = {
@@ -100,6 +66,20 @@ static void set_our_env(void)
 static etcd_session open_opts(const etcd_options *o)
 {
     return etcd_open_opts(endpoint, o);
+}
+
+/*
+ * s has opened (a check: open_what), and a set of K(key) through it fails
+ * with want (a check: set_what).  Returns s for more checks (NULL if it
+ * did not open).
+ */
+static etcd_session refuses_set(etcd_session s, const char *open_what, const char *key,
+                                etcd_result want, const char *set_what)
+{
+    CHECK(s != NULL, open_what);
+    if (s)
+        CHECK(etcd_set(s, K(key), "x", NULL, 0) == want, set_what);
+    return s;
 }
 
 struct watch_arg {
@@ -139,8 +119,7 @@ static void every_call(etcd_session s, const char *sub)
     w.key = NULL;
     w.rc = ETCD_WTF;
     if (pthread_create(&t, NULL, watcher, &w) == 0) {
-        struct timespec half = { 0, 500 * 1000 * 1000 };
-        nanosleep(&half, NULL);
+        sleep_ms(500);
         CHECK(etcd_set(s, key, "v4", NULL, 0) == ETCD_OK, "set while watched");
         pthread_join(t, NULL);
         CHECK(w.rc == ETCD_OK && w.key && strcmp(w.key, key) == 0, "watch sees the change");
@@ -253,11 +232,9 @@ static void test_environment(void)
     /* Ours win over etcdctl's: a wrong ETCDAPI_PASSWORD is used. */
     setenv("ETCDAPI_USER", "root", 1);
     setenv("ETCDAPI_PASSWORD", "wrong-password-xyz", 1);
-    s = etcd_open_str(endpoint);
-    CHECK(s != NULL, "open with both");
+    s = refuses_set(etcd_open_str(endpoint), "open with both", "/etcdctl-env/x",
+                    ETCD_PROTOCOL_ERROR, "ETCDAPI_PASSWORD is used before ETCDCTL_USER's password");
     if (s) {
-        CHECK(etcd_set(s, K("/etcdctl-env/x"), "x", NULL, 0) == ETCD_PROTOCOL_ERROR,
-              "ETCDAPI_PASSWORD is used before ETCDCTL_USER's password");
         CHECK_NO_SECRET("wrong-password-xyz", "no password in the message");
         etcd_close(s);
     }
@@ -266,21 +243,18 @@ static void test_environment(void)
     set_our_env();
     memset(&o, 0, sizeof o);
     o.user = "";            /* explicitly nobody */
-    s = open_opts(&o);
-    CHECK(s != NULL, "open with user \"\"");
+    s = refuses_set(open_opts(&o), "open with user \"\"", "/nobody",
+                    ETCD_PROTOCOL_ERROR, "no user: etcd refuses (ETCD_PROTOCOL_ERROR)");
     if (s) {
-        CHECK(etcd_set(s, K("/nobody"), "x", NULL, 0) == ETCD_PROTOCOL_ERROR,
-              "no user: etcd refuses (ETCD_PROTOCOL_ERROR)");
         CHECK_MSG("user name is empty", "message: etcd wants a user");
         etcd_close(s);
     }
     o.user = NULL;
     o.password = "wrong-password-abc";
-    s = open_opts(&o);
-    CHECK(s != NULL, "open with a wrong password option");
+    s = refuses_set(open_opts(&o), "open with a wrong password option", "/wrong",
+                    ETCD_PROTOCOL_ERROR, "wrong password: set");
     if (s) {
         char *v, *k = NULL, *idx = NULL;
-        CHECK(etcd_set(s, K("/wrong"), "x", NULL, 0) == ETCD_PROTOCOL_ERROR, "wrong password: set");
         CHECK_MSG("authentication", "message says authentication failed");
         CHECK_NO_SECRET("wrong-password-abc", "no password in the message");
         v = etcd_get(s, K("/wrong"));
@@ -353,10 +327,9 @@ static void test_bad_settings(void)
     memset(&o, 0, sizeof o);
     o.cert = "";
     o.key = "";
-    s = open_opts(&o);
-    CHECK(s != NULL, "open without a client certificate");
+    s = refuses_set(open_opts(&o), "open without a client certificate", "/tls",
+                    ETCD_WTF, "no client certificate: ETCD_WTF");
     if (s) {
-        CHECK(etcd_set(s, K("/tls"), "x", NULL, 0) == ETCD_WTF, "no client certificate: ETCD_WTF");
         CHECK_MSG("client certificate", "message: the server wants a client certificate");
         etcd_close(s);
     }
@@ -375,13 +348,12 @@ int main(void)
     snprintf(endpoint, sizeof endpoint, "%s", ep);
     snprintf(certs, sizeof certs, "%s", dir);
     snprintf(password, sizeof password, "%s", pw);
-    snprintf(prefix, sizeof prefix, "/secure-%ld-%ld", (long)getpid(), (long)time(NULL));
+    set_prefix("secure");
     printf("secure: etcd at %s, keys under %s\n", endpoint, prefix);
 
     test_options_only();
     test_environment();
     test_bad_settings();
 
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return finish();
 }

@@ -108,13 +108,15 @@ impl Client {
     }
 
     /// Renews the lock `key` held with `index` for `ttl` seconds.
-    pub fn renew(&self, key: impl AsRef<[u8]>, ttl: u32, index: &str) -> Result<()> {
+    pub fn renew(&self, key: impl AsRef<[u8]>, ttl: u32, index: impl AsRef<[u8]>) -> Result<()> {
         check_lock_ttl(ttl)?;
+        let index = lock_index(index.as_ref())?;
         self.protocol.renew(&canonical(key.as_ref()), ttl, index)
     }
 
     /// Releases the lock `key` held with `index`.
-    pub fn unlock(&self, key: impl AsRef<[u8]>, index: &str) -> Result<()> {
+    pub fn unlock(&self, key: impl AsRef<[u8]>, index: impl AsRef<[u8]>) -> Result<()> {
+        let index = lock_index(index.as_ref())?;
         self.protocol.unlock(&canonical(key.as_ref()), index)
     }
 }
@@ -263,4 +265,10 @@ fn check_lock_ttl(ttl: u32) -> Result<()> {
         return Err(Error::bad_argument("lock ttl must be at least 1 second"));
     }
     Ok(())
+}
+
+/// A lock index is text (a lease ID in hex on v3, a decimal index on v2);
+/// the protocol checks its form.
+fn lock_index(index: &[u8]) -> Result<&str> {
+    std::str::from_utf8(index).map_err(|_| Error::refused("lock index is not a lease ID"))
 }

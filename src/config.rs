@@ -435,7 +435,8 @@ mod tests {
     #[test]
     fn users_and_passwords() {
         let none = SecureOptions::default();
-        let cases: &[(&[(&str, &str)], (&str, &str))] = &[
+        type Vars = &'static [(&'static str, &'static str)];
+        let cases: &[(Vars, (&str, &str))] = &[
             (
                 &[("ETCDCTL_USER", "bob:pw:with:colons")],
                 ("bob", "pw:with:colons"),

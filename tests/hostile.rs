@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use etcdapi::{Client, Config, Endpoint, Error};
+use etcdapi::{Client, Config, Endpoint, Error, ErrorKind};
 
 /// A fake HTTP server answering every request with `respond`.
 fn fake(respond: fn(&mut TcpStream)) -> Endpoint {
@@ -61,12 +61,15 @@ fn client(server: Endpoint) -> Client {
     Client::new(vec![server], config).unwrap()
 }
 
+/// One of the calls, results dropped.
+type Call = Box<dyn Fn(&Client) -> Result<(), Error>>;
+
 /// Runs every unary call against `server`; each must fail, with a message,
 /// in well under the bound.
 fn every_call_fails(server: Endpoint) -> Vec<Error> {
     let c = client(server);
     let mut errors = Vec::new();
-    let calls: Vec<(&str, Box<dyn Fn(&Client) -> Result<(), Error>>)> = vec![
+    let calls: Vec<(&str, Call)> = vec![
         ("get", Box::new(|c| c.get("/k").map(|_| ()))),
         ("set", Box::new(|c| c.set("/k", "v"))),
         ("cas", Box::new(|c| c.set_with("/k", "v", Some(b"p"), 0))),
@@ -102,7 +105,7 @@ fn truncated_json() {
         answer(c, "200 OK", "application/json", r#"{"header":{"revision":"#)
     }));
     assert!(
-        errors.iter().all(|e| matches!(e, Error::BadResponse(_))),
+        errors.iter().all(|e| e.kind() == ErrorKind::BadResponse),
         "{errors:?}"
     );
 }
@@ -197,7 +200,7 @@ fn a_watch_stream_that_stops_mid_line() {
     let c = client(server);
     let t = Instant::now();
     let e = c.watch("/k", None).unwrap_err();
-    assert!(matches!(e, Error::Unavailable(_)), "{e:?}");
+    assert!(e.kind() == ErrorKind::Unavailable, "{e:?}");
     assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
 }
 
@@ -210,5 +213,5 @@ fn a_watch_stream_of_garbage_lines() {
         std::thread::sleep(Duration::from_secs(30));
     });
     let e = client(server).watch("/k", Some(3)).unwrap_err();
-    assert!(matches!(e, Error::BadResponse(_)), "{e:?}");
+    assert!(e.kind() == ErrorKind::BadResponse, "{e:?}");
 }

@@ -1,17 +1,22 @@
 //! The C API of the original `etcd-api` header: pointers in, malloc'd
 //! strings out, every call behind a panic boundary. Behaviour lives in
-//! [`crate::Client`]; this layer only converts.
+//! [`crate::Client`]; this layer only converts. Each export converts its
+//! arguments, calls `Client` and converts the answer, inside the wrapper
+//! for its kind (`boundary::result_call` and the like), which is the panic
+//! boundary and maps an error to the call's error value and message.
 
 #![allow(non_camel_case_types, clippy::missing_safety_doc)]
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
 mod boundary;
 
-use std::ffi::{c_char, c_int, c_uint, c_ushort, c_void, CStr};
+use std::ffi::{c_char, c_int, c_uint, c_ushort, c_void};
 use std::ptr;
 
 use boundary::{
-    boundary, bytes_arg, malloc_string, session as session_of, set_error, set_message,
-    take_session, Session,
+    bytes_arg, close_call, malloc_string, opt_bytes_arg, opt_read, opt_ref, put, result_call,
+    server_entries, session as session_of, session_and_key, session_call, string_call,
+    take_session,
 };
 
 use crate::client::Client;
@@ -32,8 +37,6 @@ pub enum etcd_result {
     ETCD_WTF = 2,
 }
 
-use etcd_result::*;
-
 /// One server of the list given to `etcd_open`; the list ends with an
 /// entry whose `host` is NULL. A `port` of 0 means the default, 2379.
 #[repr(C)]
@@ -45,43 +48,6 @@ pub struct etcd_server {
 /// An open session (opaque).
 pub type etcd_session = *mut c_void;
 
-/// Largest `etcd_server` list we walk looking for its NULL-host end.
-const MAX_SERVERS: usize = 4096;
-
-fn result_of(r: Result<(), Error>) -> etcd_result {
-    match r {
-        Ok(()) => ETCD_OK,
-        Err(e) => {
-            set_error(&e);
-            if e.is_refusal() {
-                ETCD_PROTOCOL_ERROR
-            } else {
-                ETCD_WTF
-            }
-        }
-    }
-}
-
-fn open_session(servers: Result<Vec<Endpoint>, String>) -> etcd_session {
-    open_session_with(servers, &SecureOptions::default())
-}
-
-fn open_session_with(
-    servers: Result<Vec<Endpoint>, String>,
-    options: &SecureOptions,
-) -> etcd_session {
-    let client = servers
-        .map_err(Error::bad_argument)
-        .and_then(|s| Client::with_options(s, options));
-    match client {
-        Ok(c) => Box::into_raw(Session::new(c)) as etcd_session,
-        Err(e) => {
-            set_error(&e);
-            ptr::null_mut()
-        }
-    }
-}
-
 /// Opens a session on `server_list`, an array ended by an entry whose
 /// `host` is NULL. The list is copied; the caller keeps ownership.
 /// Settings (time-outs, TLS files, user and password) come from the
@@ -90,32 +56,29 @@ fn open_session_with(
 /// Close the session with `etcd_close`.
 #[no_mangle]
 pub unsafe extern "C" fn etcd_open(server_list: *mut etcd_server) -> etcd_session {
-    boundary(ptr::null_mut(), || {
-        open_session((|| {
-            if server_list.is_null() {
-                return Err("server list is NULL".to_string());
-            }
-            let mut servers = Vec::new();
-            for i in 0..MAX_SERVERS {
-                let entry = &*server_list.add(i);
-                if entry.host.is_null() {
-                    break;
-                }
-                let host = CStr::from_ptr(entry.host)
-                    .to_str()
-                    .map_err(|_| "host name is not valid text".to_string())?;
-                let mut ep = parse_endpoint(host)?;
-                if entry.port != 0 {
-                    ep.port = entry.port;
-                }
-                servers.push(ep);
-            }
-            if servers.is_empty() {
-                return Err("server list is empty".to_string());
-            }
-            Ok(servers)
-        })())
+    session_call(|| {
+        // SAFETY: `server_list` is NULL or ends with a NULL host (this call's contract).
+        let entries = unsafe { server_entries(server_list) }?;
+        Client::with_options(endpoints(entries)?, &SecureOptions::default())
     })
+}
+
+/// The servers of an `etcd_server` list: a `port` of 0 keeps the default.
+fn endpoints(entries: Vec<(&[u8], c_ushort)>) -> Result<Vec<Endpoint>, Error> {
+    let mut servers = Vec::new();
+    for (host, port) in entries {
+        let host = std::str::from_utf8(host)
+            .map_err(|_| Error::bad_argument("host name is not valid text"))?;
+        let mut ep = parse_endpoint(host).map_err(Error::bad_argument)?;
+        if port != 0 {
+            ep.port = port;
+        }
+        servers.push(ep);
+    }
+    if servers.is_empty() {
+        return Err(Error::bad_argument("server list is empty"));
+    }
+    Ok(servers)
 }
 
 /// Opens a session on a string of `host[:port]` items (also
@@ -127,19 +90,17 @@ pub unsafe extern "C" fn etcd_open(server_list: *mut etcd_server) -> etcd_sessio
 /// session with `etcd_close_str` (or `etcd_close`).
 #[no_mangle]
 pub unsafe extern "C" fn etcd_open_str(server_names: *mut c_char) -> etcd_session {
-    boundary(ptr::null_mut(), || {
-        open_session(server_string(server_names))
+    session_call(|| {
+        // SAFETY: `server_names` is NULL or a C string (this call's contract).
+        let names = unsafe { bytes_arg(server_names, "server string") }?;
+        Client::with_options(server_string(names)?, &SecureOptions::default())
     })
 }
 
-unsafe fn server_string(server_names: *const c_char) -> Result<Vec<Endpoint>, String> {
-    match bytes_arg(server_names, "server string") {
-        Err(e) => Err(e.message().to_string()),
-        Ok(b) => match std::str::from_utf8(b) {
-            Ok(s) => parse_server_list(s),
-            Err(_) => Err("server string is not valid text".to_string()),
-        },
-    }
+fn server_string(names: &[u8]) -> Result<Vec<Endpoint>, Error> {
+    let names = std::str::from_utf8(names)
+        .map_err(|_| Error::bad_argument("server string is not valid text"))?;
+    parse_server_list(names).map_err(Error::bad_argument)
 }
 
 /// Ends a session and releases everything it holds (connections, streams,
@@ -147,13 +108,15 @@ unsafe fn server_string(server_names: *const c_char) -> Result<Vec<Endpoint>, St
 /// thread is still inside a call on the same session.
 #[no_mangle]
 pub unsafe extern "C" fn etcd_close(session: etcd_session) {
-    boundary((), || drop(take_session(session)))
+    // SAFETY: `session` is NULL or an open session no other thread uses (this call's contract).
+    close_call(|| drop(unsafe { take_session(session) }))
 }
 
 /// Ends a session opened with `etcd_open_str`; the same as `etcd_close`.
 #[no_mangle]
 pub unsafe extern "C" fn etcd_close_str(session: etcd_session) {
-    etcd_close(session)
+    // SAFETY: the same contract as etcd_close.
+    unsafe { etcd_close(session) }
 }
 
 /// Returns a copy of `key`'s value ("" for an empty value); if the key has
@@ -162,22 +125,10 @@ pub unsafe extern "C" fn etcd_close_str(session: etcd_session) {
 /// frees the string with `free()`.
 #[no_mangle]
 pub unsafe extern "C" fn etcd_get(session: etcd_session, key: *mut c_char) -> *mut c_char {
-    boundary(ptr::null_mut(), || {
-        let got = session_and_key(session, key).and_then(|(s, k)| s.client.get(k));
-        match got {
-            Ok(Some(value)) => malloc_string(&value),
-            Ok(None) => {
-                set_message(&format!(
-                    "key {} not found",
-                    String::from_utf8_lossy(CStr::from_ptr(key).to_bytes())
-                ));
-                ptr::null_mut()
-            }
-            Err(e) => {
-                set_error(&e);
-                ptr::null_mut()
-            }
-        }
+    string_call(|| {
+        // SAFETY: an open session and a C string or NULL (this call's contract).
+        let (s, key) = unsafe { session_and_key(session, key) }?;
+        s.client.get(key)?.ok_or_else(|| Error::not_found(key))
     })
 }
 
@@ -198,35 +149,29 @@ pub unsafe extern "C" fn etcd_watch(
     index_in: *mut c_int,
     index_out: *mut c_int,
 ) -> etcd_result {
-    boundary(ETCD_WTF, || {
-        result_of((|| {
-            let (s, pfx) = session_and_key(session, pfx)?;
-            let from = if index_in.is_null() || *index_in <= 0 {
-                None
-            } else {
-                Some(i64::from(*index_in))
-            };
-            let event = s.client.watch(pfx, from)?;
-            let revision = c_int::try_from(event.revision).map_err(|_| {
-                Error::refused(format!(
-                    "revision {} is above INT_MAX and cannot be returned",
-                    event.revision
-                ))
-            })?;
-            if !keyp.is_null() {
-                *keyp = malloc_string(&event.key);
-            }
-            if !valuep.is_null() {
-                *valuep = event
+    result_call(|| {
+        // SAFETY: an open session, a C string or NULL, `index_in` NULL or readable (the contract).
+        let ((s, pfx), from) = unsafe { (session_and_key(session, pfx)?, opt_read(index_in)) };
+        let from = from.filter(|&i| i > 0).map(i64::from);
+        let event = s.client.watch(pfx, from)?;
+        let revision = c_int::try_from(event.revision).map_err(|_| {
+            Error::refused(format!(
+                "revision {} is above INT_MAX and cannot be returned",
+                event.revision
+            ))
+        })?;
+        // SAFETY: each out-pointer is NULL or writable (this call's contract).
+        unsafe {
+            put(keyp, || malloc_string(&event.key));
+            put(valuep, || {
+                event
                     .value
                     .as_deref()
-                    .map_or(ptr::null_mut(), malloc_string);
-            }
-            if !index_out.is_null() {
-                *index_out = revision;
-            }
-            Ok(())
-        })())
+                    .map_or(ptr::null_mut(), malloc_string)
+            });
+            put(index_out, || revision);
+        }
+        Ok(())
     })
 }
 
@@ -243,17 +188,16 @@ pub unsafe extern "C" fn etcd_set(
     precond: *mut c_char,
     ttl: c_uint,
 ) -> etcd_result {
-    boundary(ETCD_WTF, || {
-        result_of((|| {
-            let (s, key) = session_and_key(session, key)?;
-            let value = bytes_arg(value, "value")?;
-            let prev = if precond.is_null() {
-                None
-            } else {
-                Some(CStr::from_ptr(precond).to_bytes())
-            };
-            s.client.set_with(key, value, prev, ttl)
-        })())
+    result_call(|| {
+        // SAFETY: an open session, and C strings or NULL (this call's contract).
+        let ((s, key), value, prev) = unsafe {
+            (
+                session_and_key(session, key)?,
+                bytes_arg(value, "value")?,
+                opt_bytes_arg(precond),
+            )
+        };
+        s.client.set_with(key, value, prev, ttl)
     })
 }
 
@@ -262,8 +206,10 @@ pub unsafe extern "C" fn etcd_set(
 /// when no server could be reached.
 #[no_mangle]
 pub unsafe extern "C" fn etcd_delete(session: etcd_session, key: *mut c_char) -> etcd_result {
-    boundary(ETCD_WTF, || {
-        result_of(session_and_key(session, key).and_then(|(s, k)| s.client.delete(k)))
+    result_call(|| {
+        // SAFETY: an open session and a C string or NULL (this call's contract).
+        let (s, key) = unsafe { session_and_key(session, key) }?;
+        s.client.delete(key)
     })
 }
 
@@ -271,14 +217,10 @@ pub unsafe extern "C" fn etcd_delete(session: etcd_session, key: *mut c_char) ->
 /// for the caller to `free()`; NULL if it cannot be learned.
 #[no_mangle]
 pub unsafe extern "C" fn etcd_leader(session: etcd_session) -> *mut c_char {
-    boundary(ptr::null_mut(), || {
-        match session_of(session).and_then(|s| s.client.leader()) {
-            Ok(id) => malloc_string(id.as_bytes()),
-            Err(e) => {
-                set_error(&e);
-                ptr::null_mut()
-            }
-        }
+    string_call(|| {
+        // SAFETY: an open session or NULL (this call's contract).
+        let s = unsafe { session_of(session) }?;
+        s.client.leader()
     })
 }
 
@@ -295,26 +237,21 @@ pub unsafe extern "C" fn etcd_lock(
     index_in: *mut c_char,
     index_out: *mut *mut c_char,
 ) -> etcd_result {
-    boundary(ETCD_WTF, || {
-        result_of((|| {
-            let (s, key) = session_and_key(session, key)?;
-            if ttl == 0 {
-                return Err(Error::bad_argument("lock ttl must be at least 1 second"));
+    result_call(|| {
+        // SAFETY: an open session, and C strings or NULL (this call's contract).
+        let ((s, key), renewing) =
+            unsafe { (session_and_key(session, key)?, opt_bytes_arg(index_in)) };
+        let index = match renewing {
+            None => Some(s.client.lock(key, ttl)?),
+            Some(index) => {
+                s.client.renew(key, ttl, index)?;
+                None
             }
-            if index_in.is_null() {
-                let index = s.client.lock(key, ttl)?;
-                if !index_out.is_null() {
-                    *index_out = malloc_string(index.as_bytes());
-                }
-                return Ok(());
-            }
-            let index = index_str(index_in)?;
-            s.client.renew(key, ttl, index)?;
-            if !index_out.is_null() {
-                *index_out = ptr::null_mut();
-            }
-            Ok(())
-        })())
+        };
+        let index = || index.map_or(ptr::null_mut(), |i| malloc_string(i.as_bytes()));
+        // SAFETY: `index_out` is NULL or writable (this call's contract).
+        unsafe { put(index_out, index) };
+        Ok(())
     })
 }
 
@@ -327,11 +264,15 @@ pub unsafe extern "C" fn etcd_unlock(
     key: *mut c_char,
     index: *mut c_char,
 ) -> etcd_result {
-    boundary(ETCD_WTF, || {
-        result_of((|| {
-            let (s, key) = session_and_key(session, key)?;
-            s.client.unlock(key, index_str(index)?)
-        })())
+    result_call(|| {
+        // SAFETY: an open session, and C strings or NULL (this call's contract).
+        let ((s, key), index) = unsafe {
+            (
+                session_and_key(session, key)?,
+                bytes_arg(index, "lock index")?,
+            )
+        };
+        s.client.unlock(key, index)
     })
 }
 
@@ -340,6 +281,9 @@ pub unsafe extern "C" fn etcd_unlock(
 /// library and stays valid until this thread's next call.
 #[no_mangle]
 pub extern "C" fn etcd_errmsg() -> *const c_char {
+    // No boundary here: this only reads this thread's message, nothing in
+    // it can panic, and clearing the message first (as every other call
+    // does) would destroy what it returns.
     boundary::message_ptr()
 }
 
@@ -377,28 +321,30 @@ pub unsafe extern "C" fn etcd_open_opts(
     server_names: *const c_char,
     opts: *const etcd_options,
 ) -> etcd_session {
-    boundary(ptr::null_mut(), || {
-        let options = match secure_options(opts) {
-            Ok(o) => o,
-            Err(e) => {
-                set_error(&e);
-                return ptr::null_mut();
-            }
-        };
-        open_session_with(server_string(server_names), &options)
+    session_call(|| {
+        // SAFETY: `opts` is NULL or a valid etcd_options (this call's contract).
+        let options = unsafe { secure_options(opts) }?;
+        // SAFETY: `server_names` is NULL or a C string (this call's contract).
+        let names = unsafe { bytes_arg(server_names, "server string") }?;
+        Client::with_options(server_string(names)?, &options)
     })
 }
 
+/// The settings of an `etcd_options`, the default for NULL.
+///
+/// # Safety
+/// `opts` is NULL or a valid `etcd_options` whose fields are NULL or C strings.
 unsafe fn secure_options(opts: *const etcd_options) -> Result<SecureOptions, Error> {
-    if opts.is_null() {
+    // SAFETY: passed on from this function's own contract.
+    let Some(o) = (unsafe { opt_ref(opts) }) else {
         return Ok(SecureOptions::default());
-    }
-    let o = &*opts;
+    };
     let field = |p: *const c_char, what: &str| -> Result<Option<String>, Error> {
-        if p.is_null() {
+        // SAFETY: each field is NULL or a C string (this function's contract).
+        let Some(bytes) = (unsafe { opt_bytes_arg(p) }) else {
             return Ok(None);
-        }
-        match CStr::from_ptr(p).to_str() {
+        };
+        match std::str::from_utf8(bytes) {
             Ok(s) => Ok(Some(s.to_string())),
             Err(_) => Err(Error::bad_argument(format!(
                 "etcd_options.{what} is not valid text"
@@ -412,16 +358,4 @@ unsafe fn secure_options(opts: *const etcd_options) -> Result<SecureOptions, Err
         user: field(o.user, "user")?,
         password: field(o.password, "password")?,
     })
-}
-
-unsafe fn session_and_key<'a>(
-    s: etcd_session,
-    key: *const c_char,
-) -> Result<(&'a Session, &'a [u8]), Error> {
-    Ok((session_of(s)?, bytes_arg(key, "key")?))
-}
-
-unsafe fn index_str<'a>(index: *const c_char) -> Result<&'a str, Error> {
-    std::str::from_utf8(bytes_arg(index, "lock index")?)
-        .map_err(|_| Error::refused("lock index is not a lease ID"))
 }

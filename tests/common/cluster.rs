@@ -10,7 +10,6 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -71,25 +70,10 @@ impl Cluster {
         n: usize,
         turn: MutexGuard<'static, ()>,
     ) -> Result<Cluster, (String, MutexGuard<'static, ()>)> {
-        static SEQ: AtomicUsize = AtomicUsize::new(0);
-        let seq = SEQ.fetch_add(1, Ordering::Relaxed);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let tag = format!("{}-{nanos}-{seq}", std::process::id());
+        let tag = super::unique_tag();
         let root = std::env::temp_dir().join(format!("etcdapi-cluster-{tag}"));
         fs::create_dir_all(&root).unwrap();
-        // Choose every port while holding all the listeners, so that no two
-        // are the same.
-        let listeners: Vec<std::net::TcpListener> = (0..2 * n)
-            .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
-            .collect();
-        let ports: Vec<u16> = listeners
-            .iter()
-            .map(|l| l.local_addr().unwrap().port())
-            .collect();
-        drop(listeners);
+        let ports = super::free_ports(2 * n);
         let members: Vec<Member> = (0..n)
             .map(|i| {
                 let data_dir = root.join(format!("m{i}"));
@@ -258,19 +242,21 @@ impl Cluster {
     /// Freezes member `i` (SIGSTOP): its ports still accept connections
     /// (the kernel completes the handshake) but nothing answers.
     pub fn pause(&self, i: usize) {
-        let mut members = self.members();
-        let m = &mut members[i];
-        let pid = m.child.as_ref().expect("running").id() as i32;
-        assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0);
-        m.paused = true;
+        self.signal(i, libc::SIGSTOP, true);
     }
 
     pub fn resume(&self, i: usize) {
+        self.signal(i, libc::SIGCONT, false);
+    }
+
+    /// Sends `signal` to running member `i`, which is frozen after it
+    /// if `paused`.
+    fn signal(&self, i: usize, signal: libc::c_int, paused: bool) {
         let mut members = self.members();
         let m = &mut members[i];
         let pid = m.child.as_ref().expect("running").id() as i32;
-        assert_eq!(unsafe { libc::kill(pid, libc::SIGCONT) }, 0);
-        m.paused = false;
+        assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
+        m.paused = paused;
     }
 
     /// Member `i`'s etcd log.

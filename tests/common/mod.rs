@@ -6,8 +6,10 @@ pub mod cluster;
 pub mod secure;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
 
-use etcdapi::{Client, Config, Endpoint};
+use etcdapi::{Client, Config, Endpoint, Event, ProtocolKind};
 
 /// The endpoint of the etcd started by `c-tests/etcd-local run` (which
 /// `make check` wraps around `cargo test`).
@@ -31,21 +33,141 @@ pub fn endpoints(list: &str) -> Vec<Endpoint> {
     etcdapi::parse_server_list(list).unwrap()
 }
 
-/// A key prefix of its own for each caller in this run.
-pub fn unique(name: &str) -> String {
+/// Makes each named function, which takes the protocol, a test on each
+/// protocol: `both_protocols!(a, b)` gives the tests `v3::a`, `v3::b`,
+/// `v2::a` and `v2::b`.
+#[allow(unused_macros)] // by the test files that have no shared tests
+macro_rules! both_protocols {
+    ($($name:ident),+ $(,)?) => {
+        mod v3 {
+            $(#[test]
+            fn $name() {
+                super::$name(etcdapi::ProtocolKind::V3)
+            })+
+        }
+        mod v2 {
+            $(#[test]
+            fn $name() {
+                super::$name(etcdapi::ProtocolKind::V2)
+            })+
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use both_protocols;
+
+/// A session on the test etcd speaking `protocol` (no `ETCDAPI_*`
+/// variable is read).
+pub fn client_on(protocol: ProtocolKind) -> Client {
+    client_with(config_on(protocol))
+}
+
+/// The default settings, speaking `protocol`.
+pub fn config_on(protocol: ProtocolKind) -> Config {
+    Config {
+        protocol,
+        ..Config::default()
+    }
+}
+
+/// A session speaking `protocol` on `servers` with a request time-out of
+/// `ms` milliseconds.
+pub fn client_at(protocol: ProtocolKind, servers: &str, ms: u64) -> Client {
+    let config = Config {
+        request_timeout: Duration::from_millis(ms),
+        ..config_on(protocol)
+    };
+    Client::new(endpoints(servers), config).unwrap()
+}
+
+/// The protocol that `p` is not.
+pub fn other(p: ProtocolKind) -> ProtocolKind {
+    match p {
+        ProtocolKind::V3 => ProtocolKind::V2,
+        ProtocolKind::V2 => ProtocolKind::V3,
+    }
+}
+
+/// etcd's v2 history holds the last 1000 changes of the whole v2 store:
+/// v2 tests that replay it or write many changes run one at a time, so
+/// one does not push another's changes out. (The v3 store keeps its
+/// history until compacted, and is separate: `None` on v3.)
+pub fn v2_history(p: ProtocolKind) -> Option<MutexGuard<'static, ()>> {
+    static HISTORY: Mutex<()> = Mutex::new(());
+    (p == ProtocolKind::V2).then(|| HISTORY.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
+/// The v2 store's current index (from a raw GET's X-Etcd-Index).
+pub fn v2_index() -> i64 {
+    let url = format!("http://{}/v2/keys/", endpoint());
+    let resp = ureq::get(&url).call().unwrap();
+    resp.headers()["X-Etcd-Index"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// Where the next change to `p`'s store will be: the `from` of a watch
+/// that sees every change made after this call.
+pub fn next_change(p: ProtocolKind) -> i64 {
+    match p {
+        ProtocolKind::V3 => current_revision() + 1,
+        ProtocolKind::V2 => v2_index() + 1,
+    }
+}
+
+/// The value of `k` as text.
+pub fn get_str(c: &Client, k: &str) -> Option<String> {
+    c.get(k)
+        .unwrap()
+        .map(|v| String::from_utf8(v).expect("utf-8"))
+}
+
+/// A watch event as (key, value) text, to compare with [`kv`].
+pub fn event(key: &str, value: Option<&str>) -> (String, Option<String>) {
+    (key.to_string(), value.map(str::to_string))
+}
+
+pub fn kv(e: &Event) -> (String, Option<String>) {
+    (
+        String::from_utf8(e.key.clone()).unwrap(),
+        e.value.clone().map(|v| String::from_utf8(v).unwrap()),
+    )
+}
+
+/// A tag no other caller gets, in this process or another one:
+/// `<pid>-<nanoseconds since the epoch>-<sequence number>`.
+pub fn unique_tag() -> String {
     static N: AtomicUsize = AtomicUsize::new(0);
     let n = N.fetch_add(1, Ordering::Relaxed);
     let t = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_nanos();
-    format!("/rt-{}-{t}-{n}/{name}", std::process::id())
+    format!("{}-{t}-{n}", std::process::id())
+}
+
+/// A key prefix of its own for each caller in this run.
+pub fn unique(name: &str) -> String {
+    format!("/rt-{}/{name}", unique_tag())
+}
+
+/// `n` distinct loopback ports free right now: all are chosen while every
+/// listener is still held, so no two are the same.
+pub fn free_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<std::net::TcpListener> = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    listeners
+        .iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect()
 }
 
 /// A loopback port nothing listens on.
 pub fn dead_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
+    free_ports(1)[0]
 }
 
 /// A TCP proxy in front of the test etcd that counts the watch requests

@@ -7,7 +7,6 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -206,23 +205,11 @@ impl Etcd {
     }
 
     fn try_start(setup: Setup) -> Result<Etcd, String> {
-        static SEQ: AtomicUsize = AtomicUsize::new(0);
         let certs = certs();
-        let dir = std::env::temp_dir().join(format!(
-            "etcdapi-secure-{}-{}",
-            std::process::id(),
-            SEQ.fetch_add(1, Ordering::Relaxed)
-        ));
+        let dir = std::env::temp_dir().join(format!("etcdapi-secure-{}", super::unique_tag()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
-        let listeners: Vec<_> = (0..2)
-            .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
-            .collect();
-        let ports: Vec<u16> = listeners
-            .iter()
-            .map(|l| l.local_addr().unwrap().port())
-            .collect();
-        drop(listeners);
+        let ports = super::free_ports(2);
         let scheme = if setup.tls { "https" } else { "http" };
         let client_url = format!("{scheme}://127.0.0.1:{}", ports[0]);
         let peer_url = format!("http://127.0.0.1:{}", ports[1]);
@@ -407,11 +394,10 @@ impl Drop for Etcd {
     }
 }
 
-/// A file setting as if given in `ETCDAPI_*`.
-pub fn setting(path: PathBuf) -> etcdapi::config::Setting<PathBuf> {
-    let source = "test".to_string();
-    etcdapi::config::Setting {
+/// A file setting as if given by the program.
+pub fn setting(path: PathBuf) -> etcdapi::Setting<PathBuf> {
+    etcdapi::Setting {
         value: path,
-        source,
+        source: etcdapi::Source::Option("test"),
     }
 }
