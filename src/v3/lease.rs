@@ -119,7 +119,29 @@ pub fn revoke_known(g: &Gateway, id: i64) -> Result<()> {
 /// The session's lease keepers, one thread per kept lease.
 #[derive(Default)]
 pub struct Keepers {
-    running: Mutex<HashMap<i64, Keeper>>,
+    running: Mutex<Running>,
+}
+
+/// The keepers, and the process they belong to.
+#[derive(Default)]
+struct Running {
+    pid: u32,
+    keepers: HashMap<i64, Keeper>,
+}
+
+impl Running {
+    /// In a child after fork(), the keepers are the parent's threads,
+    /// which the child does not have: forgotten, never joined here.
+    fn mine(&mut self) -> &mut HashMap<i64, Keeper> {
+        let pid = std::process::id();
+        if self.pid != pid {
+            std::mem::take(&mut self.keepers)
+                .into_values()
+                .for_each(std::mem::forget);
+            self.pid = pid;
+        }
+        &mut self.keepers
+    }
 }
 
 struct Keeper {
@@ -142,6 +164,7 @@ impl Keepers {
     pub fn keep(&self, g: &Arc<Gateway>, id: i64) -> Result<()> {
         let ttl = refresh(g, id)?;
         let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        let running = running.mine();
         let ended: Vec<i64> = running
             .iter()
             .filter(|(_, k)| k.thread.is_finished())
@@ -171,6 +194,7 @@ impl Keepers {
             .running
             .lock()
             .unwrap_or_else(|e| e.into_inner())
+            .mine()
             .remove(&id);
         if let Some(k) = keeper {
             k.stop();
@@ -180,8 +204,8 @@ impl Keepers {
 
 impl Drop for Keepers {
     fn drop(&mut self) {
-        let running = std::mem::take(self.running.get_mut().unwrap_or_else(|e| e.into_inner()));
-        for k in running.into_values() {
+        let running = self.running.get_mut().unwrap_or_else(|e| e.into_inner());
+        for k in std::mem::take(running.mine()).into_values() {
             k.stop();
         }
     }

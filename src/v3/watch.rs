@@ -36,7 +36,30 @@ const MAX_PARKED: usize = 8;
 
 #[derive(Default)]
 pub struct Streams {
-    parked: Mutex<Vec<WatchStream>>,
+    parked: Mutex<Parked>,
+}
+
+/// The parked streams, and the process they belong to.
+#[derive(Default)]
+struct Parked {
+    pid: u32,
+    streams: Vec<WatchStream>,
+}
+
+impl Parked {
+    /// In a child after fork(), the streams are the parent's (their
+    /// connections, their reader threads left behind): forgotten, never
+    /// read, cut or joined here.
+    fn mine(&mut self) -> &mut Vec<WatchStream> {
+        let pid = std::process::id();
+        if self.pid != pid {
+            std::mem::take(&mut self.streams)
+                .into_iter()
+                .for_each(std::mem::forget);
+            self.pid = pid;
+        }
+        &mut self.streams
+    }
 }
 
 impl Streams {
@@ -44,6 +67,7 @@ impl Streams {
     /// asking for changes to `prefix` from revision `from` is.
     fn take(&self, prefix: &[u8], from: i64) -> Option<WatchStream> {
         let mut parked = self.parked.lock().unwrap_or_else(|e| e.into_inner());
+        let parked = parked.mine();
         let i = parked
             .iter()
             .position(|s| s.prefix == prefix && s.next == from)?;
@@ -53,12 +77,21 @@ impl Streams {
     fn park(&self, stream: WatchStream) {
         let evicted = {
             let mut parked = self.parked.lock().unwrap_or_else(|e| e.into_inner());
+            let parked = parked.mine();
             let evicted = (parked.len() >= MAX_PARKED).then(|| parked.remove(0));
             parked.push(stream);
             evicted
         };
         // Dropped outside the lock: a threaded stream waits for its reader.
         drop(evicted);
+    }
+}
+
+impl Drop for Streams {
+    fn drop(&mut self) {
+        // Only this process's streams are closed (see Parked::mine).
+        let parked = self.parked.get_mut().unwrap_or_else(|e| e.into_inner());
+        drop(std::mem::take(parked.mine()));
     }
 }
 
