@@ -12,6 +12,7 @@ use serde_json::json;
 use super::gateway::Gateway;
 use super::json::LeaseResponse;
 use super::status::Code;
+use super::PerProcess;
 use crate::error::{Error, ErrorKind, Result};
 use crate::kv::LeaseTime;
 use crate::transport::Retry;
@@ -122,27 +123,8 @@ pub struct Keepers {
     running: Mutex<Running>,
 }
 
-/// The keepers, and the process they belong to.
-#[derive(Default)]
-struct Running {
-    pid: u32,
-    keepers: HashMap<i64, Keeper>,
-}
-
-impl Running {
-    /// In a child after fork(), the keepers are the parent's threads,
-    /// which the child does not have: forgotten, never joined here.
-    fn mine(&mut self) -> &mut HashMap<i64, Keeper> {
-        let pid = std::process::id();
-        if self.pid != pid {
-            std::mem::take(&mut self.keepers)
-                .into_values()
-                .for_each(std::mem::forget);
-            self.pid = pid;
-        }
-        &mut self.keepers
-    }
-}
+/// The keepers, of this process only (see [`PerProcess`]).
+type Running = PerProcess<HashMap<i64, Keeper>>;
 
 struct Keeper {
     /// Dropped to stop the thread.

@@ -29,6 +29,28 @@ use crate::kv::{Changes, Deleted, KeyValue, LeaseTime, Listing};
 use crate::protocol::{Event, Extended, Protocol};
 use crate::servers::Endpoint;
 
+/// What a session holds that belongs to one process: threads and their
+/// connections (watch streams, lease keepers). In a child after fork() the
+/// parent's are forgotten, never read, cut or joined there: the threads
+/// are not the child's, the connections are the parent's.
+#[derive(Default)]
+pub struct PerProcess<T: Default> {
+    pid: u32,
+    value: T,
+}
+
+impl<T: Default> PerProcess<T> {
+    /// This process's value (a fresh one in a child after fork()).
+    pub fn mine(&mut self) -> &mut T {
+        let pid = std::process::id();
+        if self.pid != pid {
+            std::mem::forget(std::mem::take(&mut self.value));
+            self.pid = pid;
+        }
+        &mut self.value
+    }
+}
+
 pub struct V3 {
     /// Shared with the threads keeping leases alive.
     gateway: Arc<Gateway>,

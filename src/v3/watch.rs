@@ -24,6 +24,7 @@ use serde_json::json;
 use super::gateway::Gateway;
 use super::json::{encode, int, Header, KeyValue};
 use super::status::{hint, rejects_token};
+use super::PerProcess;
 use crate::error::{Error, ErrorKind, Result};
 use crate::keys::{children_prefix, prefix_range_end, watch_matches};
 use crate::kv::{Changes, WatchEvent};
@@ -39,28 +40,8 @@ pub struct Streams {
     parked: Mutex<Parked>,
 }
 
-/// The parked streams, and the process they belong to.
-#[derive(Default)]
-struct Parked {
-    pid: u32,
-    streams: Vec<WatchStream>,
-}
-
-impl Parked {
-    /// In a child after fork(), the streams are the parent's (their
-    /// connections, their reader threads left behind): forgotten, never
-    /// read, cut or joined here.
-    fn mine(&mut self) -> &mut Vec<WatchStream> {
-        let pid = std::process::id();
-        if self.pid != pid {
-            std::mem::take(&mut self.streams)
-                .into_iter()
-                .for_each(std::mem::forget);
-            self.pid = pid;
-        }
-        &mut self.streams
-    }
-}
+/// The parked streams, of this process only (see [`PerProcess`]).
+type Parked = PerProcess<Vec<WatchStream>>;
 
 impl Streams {
     /// Takes out the parked stream that continues exactly where a caller
@@ -89,7 +70,7 @@ impl Streams {
 
 impl Drop for Streams {
     fn drop(&mut self) {
-        // Only this process's streams are closed (see Parked::mine).
+        // Only this process's streams are closed (see PerProcess).
         let parked = self.parked.get_mut().unwrap_or_else(|e| e.into_inner());
         drop(std::mem::take(parked.mine()));
     }
