@@ -156,8 +156,15 @@ fn leader_kill_under_a_writer(config: Config, budget: Duration) {
         .map(|w| w.end)
         .collect();
     acked.insert(0, killed_at);
-    let stretch = acked.windows(2).map(|p| p[1] - p[0]).max().unwrap_or_default();
-    println!("writer: longest stretch without an acknowledged write: {}", ms(stretch));
+    let stretch = acked
+        .windows(2)
+        .map(|p| p[1] - p[0])
+        .max()
+        .unwrap_or_default();
+    println!(
+        "writer: longest stretch without an acknowledged write: {}",
+        ms(stretch)
+    );
     println!("writer: longest call: {}", ms(longest));
 
     // Every failure says something, and none is a refusal: etcd never says

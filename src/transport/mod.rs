@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::process::PerProcess;
+use crate::process::{Owned, PerProcess};
 use crate::servers::Endpoint;
 
 pub use ureq::http::HeaderMap;
@@ -196,6 +196,16 @@ pub struct Stream {
     pub server: String,
 }
 
+/// Cuts a stream opened with [`Transport::open_own`]: a read blocked on
+/// it fails at once.
+pub struct Interrupt(ureq::Agent);
+
+impl Interrupt {
+    pub fn now(self) {
+        self.0.shutdown();
+    }
+}
+
 /// What opening a stream gave: the stream (HTTP 200), or another answer
 /// (one that does not mean "member unavailable") read whole.
 pub enum Opened {
@@ -256,7 +266,11 @@ impl Latency {
     fn note(&self, took: Duration) {
         let sample = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
         let old = self.micros.load(Ordering::Relaxed);
-        let new = if old == 0 { sample } else { (old * 7 + sample) / 8 };
+        let new = if old == 0 {
+            sample
+        } else {
+            (old * 7 + sample) / 8
+        };
         self.micros.store(new, Ordering::Relaxed);
     }
 
@@ -278,6 +292,7 @@ const IDLE_CHECK_LIMIT: Duration = Duration::from_secs(1);
 
 /// A question only a member that is part of its cluster's quorum can
 /// answer (a linearizable read): what a wait asks its member when silent.
+#[derive(Clone)]
 pub struct Probe {
     pub method: Method,
     pub path: String,
@@ -340,7 +355,6 @@ impl Transport {
         })))
     }
 
-
     /// Runs `wait`, an endless wait on member `member` (`None`: the one
     /// this thread's request inside `wait` goes to). After every few
     /// seconds of silence the member is asked `probe`; when it cannot
@@ -348,7 +362,12 @@ impl Transport {
     /// wait open and silent for ever), the wait's read fails as if the
     /// connection had been cut, and `wait` carries on elsewhere. A
     /// healthy wait costs one small request per `IDLE_CHECK_EVERY`.
-    pub fn while_serving<R>(&self, member: Option<usize>, probe: Probe, wait: impl FnOnce() -> R) -> R {
+    pub fn while_serving<R>(
+        &self,
+        member: Option<usize>,
+        probe: Probe,
+        wait: impl FnOnce() -> R,
+    ) -> R {
         let transport = self.clone();
         let still_serving = move || {
             let index = member.unwrap_or_else(|| ASKING.with(|a| a.get()));
@@ -434,8 +453,22 @@ impl Inner {
     /// Opens `req` as a stream: HTTP 200 gives the stream (its body not
     /// yet read); another answer is read whole.
     pub fn open(&self, req: &Request) -> Result<Opened> {
+        self.open_on(&self.agent(), req)
+    }
+
+    /// [`Transport::open`] on a connection of the stream's own (not one
+    /// from the session's pool), with the [`Interrupt`] that cuts it: for
+    /// a stream read by a thread that must be stopped however long the
+    /// server stays silent.
+    pub fn open_own(&self, req: &Request) -> Result<(Opened, Interrupt)> {
+        let agent = new_agent(&self.agent_config);
+        let opened = self.open_on(&agent, req)?;
+        Ok((opened, Interrupt(agent)))
+    }
+
+    fn open_on(&self, agent: &ureq::Agent, req: &Request) -> Result<Opened> {
         self.failover(req, |server, index| {
-            let resp = self.run(server, req)?;
+            let resp = self.run_on(agent, server, req)?;
             if resp.status().as_u16() == 200 {
                 let reader = resp.into_body().into_with_config().limit(u64::MAX).reader();
                 return Ok(Opened::Stream(Stream {
@@ -524,6 +557,20 @@ impl Inner {
         server: &Endpoint,
         req: &Request,
     ) -> std::result::Result<ureq::http::Response<ureq::Body>, AttemptError> {
+        self.run_on(&self.agent(), server, req)
+    }
+
+    /// This process's agent (a child after fork() makes its own).
+    fn agent(&self) -> Arc<Owned<ureq::Agent>> {
+        self.agent.get(|_| new_agent(&self.agent_config))
+    }
+
+    fn run_on(
+        &self,
+        agent: &ureq::Agent,
+        server: &Endpoint,
+        req: &Request,
+    ) -> std::result::Result<ureq::http::Response<ureq::Body>, AttemptError> {
         let url = format!("{}{}", server.base_url(), req.path);
         let method = match req.method {
             Method::Get => ureq::http::Method::GET,
@@ -541,20 +588,24 @@ impl Inner {
             }
         }
         match req.method {
-            Method::Post | Method::Put => self.dispatch(server, builder.body(req.body), req.wait),
-            Method::Get | Method::Delete => self.dispatch(server, builder.body(()), req.wait),
+            Method::Post | Method::Put => {
+                self.dispatch(agent, server, builder.body(req.body), req.wait)
+            }
+            Method::Get | Method::Delete => {
+                self.dispatch(agent, server, builder.body(()), req.wait)
+            }
         }
     }
 
     fn dispatch<B: ureq::AsSendBody>(
         &self,
+        agent: &ureq::Agent,
         server: &Endpoint,
         request: std::result::Result<ureq::http::Request<B>, ureq::http::Error>,
         wait: Wait,
     ) -> std::result::Result<ureq::http::Response<ureq::Body>, AttemptError> {
         let request =
             request.map_err(|e| AttemptError::NotSent(format!("{server}: bad request: {e}")))?;
-        let agent = self.agent.get(|_| new_agent(&self.agent_config));
         let request = match wait {
             Wait::Configured => request,
             Wait::Within(t) => agent
@@ -609,10 +660,12 @@ impl Inner {
 /// from ureq's rustls connector on top.
 fn new_agent(config: &ureq::config::Config) -> ureq::Agent {
     use ureq::unversioned::transport::{Connector, RustlsConnector};
-    let connector = ()
-        .chain(socket::SocketConnector)
-        .chain(RustlsConnector::default());
-    ureq::Agent::with_parts(config.clone(), connector, socket::CachingResolver::default())
+    let connector = ().chain(socket::SocketConnector).chain(RustlsConnector::default());
+    ureq::Agent::with_parts(
+        config.clone(),
+        connector,
+        socket::CachingResolver::default(),
+    )
 }
 
 /// Reads a whole body, refusing one over `MAX_BODY_BYTES`.

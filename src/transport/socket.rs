@@ -14,14 +14,15 @@ use std::fmt;
 use std::io::{self, Read, Write};
 use std::mem::MaybeUninit;
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use ureq::config::Config;
 use ureq::http::Uri;
 use ureq::unversioned::resolver::{ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::{
-    Buffers, ConnectionDetails, Connector, Either, LazyBuffers, NextTimeout, Transport,
+    Buffers, ConnectionDetails, Connector, Either, LazyBuffers, NextTimeout, ShutdownHandle,
+    Transport,
 };
 
 /// Read time-outs are set in steps of this much (rounded up), so that the
@@ -54,6 +55,12 @@ impl<In: Transport> Connector<In> for SocketConnector {
             match attempt {
                 Ok(stream) => {
                     stream.set_nodelay(true)?;
+                    let stream = Arc::new(stream);
+                    // So that the agent can cut it from another thread
+                    // (a stream read by a thread of its own is stopped so).
+                    (details.register_shutdown)(
+                        Arc::downgrade(&stream) as Weak<dyn ShutdownHandle>
+                    )?;
                     let config = details.config;
                     let buffers =
                         LazyBuffers::new(config.input_buffer_size(), config.output_buffer_size());
@@ -77,7 +84,7 @@ impl<In: Transport> Connector<In> for SocketConnector {
 
 /// One TCP connection.
 pub struct Socket {
-    stream: TcpStream,
+    stream: Arc<TcpStream>,
     buffers: LazyBuffers,
     /// Request bytes not yet written: sent in one write when the answer
     /// is awaited.
@@ -102,7 +109,7 @@ impl Socket {
             return Ok(());
         }
         // write_all goes on after an interrupted write (EINTR).
-        let result = (&self.stream).write_all(&self.pending);
+        let result = (&*self.stream).write_all(&self.pending);
         self.pending.clear();
         result
     }
@@ -127,7 +134,10 @@ impl Socket {
 }
 
 fn timed_out(e: io::Error, timeout: NextTimeout) -> ureq::Error {
-    if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) {
+    if matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    ) {
         ureq::Error::Timeout(timeout.reason)
     } else {
         e.into()
@@ -162,17 +172,22 @@ impl Transport for Socket {
         let started = Instant::now();
         let amount = loop {
             let input = self.buffers.input_append_buf();
-            match (&self.stream).read(input) {
+            match (&*self.stream).read(input) {
                 // A signal is no reason to fail: read on, within the time.
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {
-                    let left = timeout.not_zero().map(|t| t.saturating_sub(started.elapsed()));
+                    let left = timeout
+                        .not_zero()
+                        .map(|t| t.saturating_sub(started.elapsed()));
                     if left.is_some_and(|l| l.is_zero()) {
                         return Err(ureq::Error::Timeout(timeout.reason));
                     }
                 }
                 Err(e)
                     if check_every.is_some()
-                        && matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) =>
+                        && matches!(
+                            e.kind(),
+                            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                        ) =>
                 {
                     if !run_idle_check() {
                         return Err(io::Error::new(
@@ -201,10 +216,9 @@ impl Transport for Socket {
         // One peek that does not wait: nothing to read means alive; the
         // end of the stream, an error or bytes nobody asked for mean not.
         let mut byte = [MaybeUninit::<u8>::uninit()];
-        let peeked = socket2::SockRef::from(&self.stream)
+        let peeked = socket2::SockRef::from(&*self.stream)
             .recv_with_flags(&mut byte, libc::MSG_PEEK | libc::MSG_DONTWAIT);
-        self.pending.is_empty()
-            && matches!(peeked, Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+        self.pending.is_empty() && matches!(peeked, Err(e) if e.kind() == io::ErrorKind::WouldBlock)
     }
 }
 
@@ -275,9 +289,16 @@ impl Resolver for CachingResolver {
         _: NextTimeout,
     ) -> Result<ResolvedSocketAddrs, ureq::Error> {
         let authority = uri.authority().ok_or(ureq::Error::HostNotFound)?;
-        let default_port = if uri.scheme_str() == Some("https") { 443 } else { 80 };
+        let default_port = if uri.scheme_str() == Some("https") {
+            443
+        } else {
+            80
+        };
         let port = authority.port_u16().unwrap_or(default_port);
-        let host = authority.host().trim_start_matches('[').trim_end_matches(']');
+        let host = authority
+            .host()
+            .trim_start_matches('[')
+            .trim_end_matches(']');
         let mut found = self.empty();
         if let Ok(ip) = host.parse::<IpAddr>() {
             found.push(SocketAddr::new(ip, port));

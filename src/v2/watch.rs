@@ -19,9 +19,7 @@ use super::wire::{code, decode, etcd_index, key_path};
 use crate::error::{Error, Result};
 use crate::keys::{children_prefix, watch_matches};
 use crate::protocol::Event;
-use crate::transport::{
-    Method, Opened, Probe, Request, Servers, Transport, Wait, MAX_BODY_BYTES,
-};
+use crate::transport::{Method, Opened, Probe, Request, Servers, Transport, Wait, MAX_BODY_BYTES};
 
 /// What one wait gave.
 pub(super) enum Waited {

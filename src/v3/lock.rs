@@ -58,7 +58,10 @@ fn wait_for_lock(g: &Gateway, key: &[u8], lease: i64) -> Result<()> {
             .wait(Wait::Stream(None))
             .servers(start.map_or(Servers::Preferred, Servers::From));
         let opened = g.authorized(
-            || g.transport.while_serving(None, probe(&name), || g.transport.open(&request)),
+            || {
+                g.transport
+                    .while_serving(None, probe(&name), || g.transport.open(&request))
+            },
             |o| matches!(o, Opened::Answer(reply) if reply_rejects_token(reply)),
         );
         let failure = match opened {
