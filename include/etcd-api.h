@@ -398,6 +398,77 @@ etcd_result etcd_lease_ttl(etcd_session session,
  */
 etcd_result etcd_lease_revoke(etcd_session session, int64_t lease);
 
+/**
+ * Becomes the leader of `election` with the NUL-terminated `value` as its
+ * proclamation, through etcd's election service, waiting while another
+ * candidate leads. The candidacy lives on `lease` (from
+ * `etcd_lease_grant`; keep it alive yourself or with `etcd_lease_keep`):
+ * if the lease lapses, the leadership is lost. `election` is a name like
+ * a key; etcd knows it as `/_elections/` + the name escaped as lock names
+ * are, so `etcdctl elect /_elections/NAME` competes for the same
+ * leadership. `timeout_ms` 0 waits for ever.
+ *
+ * ETCD_OK with `*leadership` an opaque malloc'd string naming this
+ * leadership, for `etcd_proclaim` and `etcd_resign` (`free()` it).
+ * ETCD_TIMEOUT when the time ran out first: the candidacy is withdrawn
+ * (another candidate can win at once). ETCD_PROTOCOL_ERROR when the lease
+ * is gone. ETCD_WTF for a NULL session, election, value or `leadership`,
+ * a lease of 0, a v2 session, or no server reachable.
+ */
+etcd_result etcd_campaign(etcd_session session,
+                          const char *election,
+                          const char *value,
+                          int64_t lease,
+                          unsigned int timeout_ms,
+                          char **leadership);
+
+/**
+ * Changes the leader's value to the NUL-terminated `value` without losing
+ * the leadership. ETCD_OK; ETCD_PROTOCOL_ERROR when `leadership` no
+ * longer leads (resigned, or its lease lapsed); ETCD_WTF for a NULL
+ * session or value, or a `leadership` that is not one from
+ * `etcd_campaign`.
+ */
+etcd_result etcd_proclaim(etcd_session session, const char *leadership, const char *value);
+
+/**
+ * Gives the leadership up: the next candidate leads at once. The string
+ * stays the caller's to `free()`. ETCD_OK; ETCD_PROTOCOL_ERROR when it
+ * was already lost; ETCD_WTF for a NULL session or a `leadership` that is
+ * not one from `etcd_campaign`.
+ */
+etcd_result etcd_resign(etcd_session session, const char *leadership);
+
+/**
+ * Who leads `election` now. ETCD_OK with `*leader` one etcd_kv (free it
+ * with `etcd_kv_free(*leader, 1)`): its key is the leader's
+ * (`/_elections/NAME/<lease hex>`), its value the proclamation, its
+ * lease the leader's lease. ETCD_PROTOCOL_ERROR (`*leader` NULL) when
+ * nobody leads; ETCD_WTF for a NULL session, election or `leader`.
+ */
+etcd_result etcd_election_leader(etcd_session session, const char *election, etcd_kv **leader);
+
+/**
+ * Waits for the first leadership change of `election` (a new leader or a
+ * new proclamation) at revision >= `from_revision`; `from_revision` <= 0:
+ * the current leader, at once if there is one, else the next to come.
+ * `timeout_ms` 0 waits for ever.
+ *
+ * ETCD_OK with `*leader` one etcd_kv as from `etcd_election_leader`
+ * (free it with `etcd_kv_free(*leader, 1)`), except that its
+ * `mod_revision` is the revision of the change (for a candidate that took
+ * over, the revision at which it came to lead): pass `mod_revision + 1`
+ * next to miss and repeat nothing. ETCD_TIMEOUT (`*leader` NULL) when the
+ * time ran out; ETCD_PROTOCOL_ERROR for a compacted `from_revision`;
+ * ETCD_WTF for a NULL session, election or `leader`. The wait moves to
+ * another member, from where it was, when one dies.
+ */
+etcd_result etcd_observe(etcd_session session,
+                         const char *election,
+                         int64_t from_revision,
+                         unsigned int timeout_ms,
+                         etcd_kv **leader);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus

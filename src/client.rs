@@ -5,8 +5,8 @@ use std::sync::{Arc, Mutex};
 
 use crate::config::{Config, ProtocolKind, SecureOptions};
 use crate::error::{Error, Result};
-use crate::keys::{canonical, is_root};
-use crate::kv::{Changes, Deleted, KeyValue, LeaseTime, Listing};
+use crate::keys::{canonical, election_name, is_root};
+use crate::kv::{Changes, Deleted, KeyValue, Leadership, LeaseTime, Listing};
 use crate::process::PerProcess;
 use crate::protocol::{Event, Extended, LeaseKeeper, Protocol};
 use crate::servers::{parse_server_list, Endpoint};
@@ -290,6 +290,78 @@ impl Client {
             drop(stopped);
         }
         revoked
+    }
+}
+
+/// Leader election (etcd v3 only). An election is named like a key (put
+/// in canonical form); etcd knows it as `/_elections/` + the name escaped
+/// as lock names are, so `etcdctl elect /_elections/NAME` competes in it.
+impl Client {
+    /// Becomes the leader of `election` with `value` as its proclamation,
+    /// waiting while another candidate leads; the candidacy lives on
+    /// `lease` (keep it alive: [`Client::lease_keep`]). `timeout` `None`
+    /// waits for ever; else, when it runs out, the candidacy is withdrawn
+    /// and the error is of kind `TimedOut`. A lease that is gone is a
+    /// refusal (`NotFound` or `Refused`).
+    pub fn campaign(
+        &self,
+        election: impl AsRef<[u8]>,
+        value: impl AsRef<[u8]>,
+        lease: i64,
+        timeout: Option<std::time::Duration>,
+    ) -> Result<Leadership> {
+        let ext = self.extended()?;
+        if lease == 0 {
+            return Err(Error::bad_argument(
+                "a campaign needs a lease (etcd_lease_grant): 0 is none",
+            ));
+        }
+        let name = election_name(&canonical(election.as_ref()));
+        ext.campaign(
+            &name,
+            value.as_ref(),
+            lease,
+            timeout.filter(|t| !t.is_zero()),
+        )
+    }
+
+    /// Changes the leader's value without losing the leadership; returns
+    /// the write's revision. A refusal once it is no longer the leader.
+    pub fn proclaim(&self, leadership: &Leadership, value: impl AsRef<[u8]>) -> Result<i64> {
+        self.extended()?.proclaim(leadership, value.as_ref())
+    }
+
+    /// Gives the leadership up: the next candidate leads at once. A
+    /// refusal when it was already lost.
+    pub fn resign(&self, leadership: &Leadership) -> Result<()> {
+        self.extended()?.resign(leadership)
+    }
+
+    /// Who leads `election` now: the leader's key (`/_elections/...`) and
+    /// value. A refusal (kind `Refused`) when nobody leads.
+    pub fn election_leader(&self, election: impl AsRef<[u8]>) -> Result<KeyValue> {
+        let ext = self.extended()?;
+        ext.election_leader(&election_name(&canonical(election.as_ref())))
+    }
+
+    /// Waits for the first leadership change of `election` (a new leader
+    /// or a new proclamation) at revision >= `from` (`None`: the current
+    /// leader, at once if there is one); `TimedOut` after `timeout`. The
+    /// answer's `mod_revision` is that change's revision (for a candidate
+    /// that took over, the revision at which it came to lead): continue
+    /// with `from = mod_revision + 1` to miss and repeat nothing.
+    pub fn observe(
+        &self,
+        election: impl AsRef<[u8]>,
+        from: Option<i64>,
+        timeout: Option<std::time::Duration>,
+    ) -> Result<KeyValue> {
+        let ext = self.extended()?;
+        ext.observe(
+            &election_name(&canonical(election.as_ref())),
+            from.filter(|&f| f > 0),
+            timeout.filter(|t| !t.is_zero()),
+        )
     }
 }
 

@@ -85,7 +85,22 @@ pub const LOCK_ROOT: &str = "/_locks/";
 /// `%2F`, so that a lock on `jobs/42` is not queued behind one on `jobs`
 /// (etcd's lock service treats every key below `name/` as a waiter).
 pub fn lock_name(canonical_key: &[u8]) -> Vec<u8> {
-    let mut name = LOCK_ROOT.as_bytes().to_vec();
+    escaped_name(LOCK_ROOT, canonical_key)
+}
+
+/// Where election names live, beside the locks.
+pub const ELECTION_ROOT: &str = "/_elections/";
+
+/// etcd's election name for the election on canonical key `k`:
+/// `/_elections/` and `k` escaped as [`lock_name`] escapes it (etcd's
+/// election service, like its lock service, treats every key below
+/// `name/` as a candidate).
+pub fn election_name(canonical_key: &[u8]) -> Vec<u8> {
+    escaped_name(ELECTION_ROOT, canonical_key)
+}
+
+fn escaped_name(root: &str, canonical_key: &[u8]) -> Vec<u8> {
+    let mut name = root.as_bytes().to_vec();
     let path = canonical_key.strip_prefix(b"/").unwrap_or(canonical_key);
     for &b in path {
         match b {
@@ -151,5 +166,6 @@ mod tests {
         assert_eq!(lock_name(b"/jobs/42"), b"/_locks/jobs%2F42");
         assert_eq!(lock_name(b"/a%2Fb"), b"/_locks/a%252Fb");
         assert_eq!(lock_key(b"/foo", "4d2"), b"/_locks/foo/4d2");
+        assert_eq!(election_name(b"/jobs/42"), b"/_elections/jobs%2F42");
     }
 }

@@ -12,10 +12,10 @@
 //!
 //! | where | what |
 //! |---|---|
-//! | `ffi/` | the C API: pointers in, malloc'd strings out, the panic boundary |
+//! | `ffi/` | the C API: pointers in, malloc'd strings out, the panic boundary (`extended`, `election`: SPEC section 7) |
 //! | `client.rs` | [`Client`]: canonical keys and the argument policy (ttl, the root key, the texts for a missing key) |
 //! | `protocol.rs` | the one trait both protocols implement, and `Extended` (v3 only: revisions, prefixes, conditional writes, leases) |
-//! | `v3/` | etcd v3: `gateway` (calls, login) and `status` (answers, typed refusals) under `kv`, `lease`, `lock`, `watch` (kept streams; a cut stream reconnects here), `maintenance` (the leader) |
+//! | `v3/` | etcd v3: `gateway` (calls, login) and `status` (answers, typed refusals) under `kv`, `lease`, `lock`, `watch` (kept streams; a cut stream reconnects here), `maintenance` (the leader), `election` (campaigns, leaders, observers) |
 //! | `v2/` | etcd v2: `wire` (refusals, key paths, forms) under `kv`, `lock`, `watch` (long polls), `maintenance` |
 //! | `outcome.rs` | settling a delete or compare-and-swap whose answer was lost |
 //! | `transport.rs` | HTTP to the member list: one failover loop, keep-alive, time-outs |
@@ -42,6 +42,6 @@ mod v3;
 pub use client::Client;
 pub use config::{Config, Credentials, ProtocolKind, SecureOptions, Setting, Source, TlsFiles};
 pub use error::{Error, ErrorKind, Result};
-pub use kv::{Changes, Deleted, KeyValue, LeaseTime, Listing, WatchEvent};
+pub use kv::{Changes, Deleted, KeyValue, Leadership, LeaseTime, Listing, WatchEvent};
 pub use protocol::Event;
 pub use servers::{parse_server_list, Endpoint};

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use crate::error::Result;
-use crate::kv::{Changes, Deleted, KeyValue, LeaseTime, Listing};
+use crate::kv::{Changes, Deleted, KeyValue, Leadership, LeaseTime, Listing};
 
 /// One change seen by a watch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,7 +48,8 @@ pub trait Protocol: Send + Sync {
     }
 }
 
-/// The extended API's calls (etcd v3). Keys are canonical, arguments
+/// The extended API's calls (etcd v3), elections included. Keys are
+/// canonical (election names already in their namespace), arguments
 /// checked ([`crate::Client`] does both).
 pub trait Extended: Send + Sync {
     /// `key` with its revisions (`None`: no such key), and the store's
@@ -86,6 +87,31 @@ pub trait Extended: Send + Sync {
     fn lease_ttl(&self, lease: i64) -> Result<LeaseTime>;
     /// Revokes the lease (its keys go with it); `NotFound` if unknown.
     fn lease_revoke(&self, lease: i64) -> Result<()>;
+    /// Becomes the leader of the election `name` (etcd's name) with
+    /// `value`, on `lease`, waiting while another candidate leads;
+    /// `TimedOut` after `timeout` (when given), the candidacy withdrawn.
+    fn campaign(
+        &self,
+        name: &[u8],
+        value: &[u8],
+        lease: i64,
+        timeout: Option<Duration>,
+    ) -> Result<Leadership>;
+    /// Changes the leader's value; `Refused` when no longer the leader.
+    /// The write's revision.
+    fn proclaim(&self, leadership: &Leadership, value: &[u8]) -> Result<i64>;
+    /// Gives the leadership up; `Refused` when it was already lost.
+    fn resign(&self, leadership: &Leadership) -> Result<()>;
+    /// The leader's key and value; `Refused` when nobody leads.
+    fn election_leader(&self, name: &[u8]) -> Result<KeyValue>;
+    /// The first change of leader or value at revision >= `from` (`None`:
+    /// the current leader at once if any); `TimedOut` after `timeout`.
+    fn observe(
+        &self,
+        name: &[u8],
+        from: Option<i64>,
+        timeout: Option<Duration>,
+    ) -> Result<KeyValue>;
 }
 
 /// A thread keeping a lease alive; dropping it stops the thread.

@@ -390,7 +390,7 @@ pub unsafe extern "C" fn etcd_lease_revoke(session: etcd_session, lease: i64) ->
 
 /// An output the call exists for: NULL is a bad argument (checked before
 /// anything is asked of etcd, so nothing is granted for nobody).
-fn required<T>(out: *mut T, what: &str) -> Result<(), Error> {
+pub(super) fn required<T>(out: *mut T, what: &str) -> Result<(), Error> {
     if out.is_null() {
         return Err(Error::bad_argument(format!("{what} is NULL")));
     }
@@ -401,7 +401,7 @@ fn required<T>(out: *mut T, what: &str) -> Result<(), Error> {
 ///
 /// # Safety
 /// Each is NULL or writable.
-unsafe fn clear<A: Default, B: Default>(a: *mut A, b: *mut B) {
+pub(super) unsafe fn clear<A: Default, B: Default>(a: *mut A, b: *mut B) {
     // SAFETY: passed on from this function's own contract.
     unsafe {
         put(a, A::default);
@@ -470,7 +470,7 @@ unsafe fn free_kv(kv: &mut etcd_kv) {
 }
 
 /// A malloc'd etcd_kv array holding `kvs` (NULL when empty).
-fn kv_array(kvs: &[KeyValue]) -> Result<*mut etcd_kv, Error> {
+pub(super) fn kv_array(kvs: &[KeyValue]) -> Result<*mut etcd_kv, Error> {
     let array = zeroed_array::<etcd_kv>(kvs.len())?;
     for (i, kv) in kvs.iter().enumerate() {
         // SAFETY: `array` has room for kvs.len() entries.

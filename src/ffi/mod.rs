@@ -366,3 +366,5 @@ unsafe fn secure_options(opts: *const etcd_options) -> Result<SecureOptions, Err
 // The extended API (etcd v3): declared after the original calls, so the
 // header lists them after the original ones.
 mod extended;
+// Leader election (etcd v3), after the rest of the extended API.
+mod election;

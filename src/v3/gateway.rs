@@ -12,7 +12,7 @@ use super::status::{self, Status};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::servers::Endpoint;
-use crate::transport::{Method, Probe, Reply, Request, Retry, Transport};
+use crate::transport::{Method, Probe, Reply, Request, Retry, Stream, Transport};
 
 pub struct Gateway {
     pub transport: Transport,
@@ -92,13 +92,28 @@ pub fn probe(key: &[u8]) -> Probe {
     }
 }
 
+/// The whole answer of a unary call opened as a stream (a wait whose
+/// headers come only with its answer: lock, campaign). An error when the
+/// stream was cut.
+pub fn read_answer(stream: &mut Stream) -> std::io::Result<Reply> {
+    let mut body = Vec::new();
+    std::io::Read::read_to_end(&mut stream.reader, &mut body)?;
+    Ok(Reply {
+        status: 200,
+        headers: Default::default(),
+        body,
+        server: stream.server.clone(),
+    })
+}
+
 /// True when a gateway answer refuses the request for its token.
 pub fn reply_rejects_token(reply: &Reply) -> bool {
     reply.status != 200 && Status::of(reply).is_some_and(|s| s.rejects_token())
 }
 
 /// The signs of a member that cannot serve right now (no leader, raft
-/// proposal timed out): worth asking another member.
+/// proposal timed out): worth asking another member. ("election: no
+/// leader" is an answer: nobody leads that election.)
 fn member_unavailable(status: u16, body: &[u8]) -> bool {
     if status == 503 {
         return true;
@@ -107,7 +122,7 @@ fn member_unavailable(status: u16, body: &[u8]) -> bool {
         let text = String::from_utf8_lossy(body);
         return text.contains("context deadline exceeded")
             || text.contains("request timed out")
-            || text.contains("no leader")
+            || (text.contains("no leader") && !text.contains("election: no leader"))
             || text.contains("leader changed");
     }
     false

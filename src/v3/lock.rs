@@ -5,19 +5,18 @@
 //! renews, as with the original library. The lock's index is the lease ID
 //! in lowercase hex, as etcdctl prints it.
 
-use std::io::Read;
 use std::sync::mpsc;
 use std::time::Duration;
 
 use serde_json::json;
 
-use super::gateway::{probe, reply_rejects_token, Gateway};
+use super::gateway::{probe, read_answer, reply_rejects_token, Gateway};
 use super::json::encode;
 use super::status::{self, refusal};
 use super::{kv, lease};
 use crate::error::{Error, ErrorKind, Result};
 use crate::keys::{lock_key, lock_name};
-use crate::transport::{Opened, Reply, Request, Retry, Servers, Wait};
+use crate::transport::{Opened, Request, Retry, Servers, Wait};
 
 pub fn lock(g: &Gateway, key: &[u8], ttl: u32) -> Result<String> {
     let lease = lease::grant(g, ttl)?;
@@ -71,25 +70,16 @@ fn wait_for_lock(g: &Gateway, key: &[u8], lease: i64) -> Result<()> {
                     _ => Error::refused(reply.to_string()),
                 })
             }
-            Ok(Opened::Stream(mut stream)) => {
-                let mut answer = Vec::new();
-                match stream.reader.read_to_end(&mut answer) {
-                    Ok(_) => {
-                        let reply = Reply {
-                            status: 200,
-                            headers: Default::default(),
-                            body: answer,
-                            server: stream.server.clone(),
-                        };
-                        let _: serde_json::Value = status::value(&reply)?;
-                        return Ok(());
-                    }
-                    Err(e) => {
-                        start = Some(stream.server_index + 1);
-                        format!("{}: lock wait cut: {e}", stream.server)
-                    }
+            Ok(Opened::Stream(mut stream)) => match read_answer(&mut stream) {
+                Ok(reply) => {
+                    let _: serde_json::Value = status::value(&reply)?;
+                    return Ok(());
                 }
-            }
+                Err(e) => {
+                    start = Some(stream.server_index + 1);
+                    format!("{}: lock wait cut: {e}", stream.server)
+                }
+            },
             // No member could take the wait just now (an election after a
             // leader died): our lease is still kept alive, so wait on.
             Err(e) if e.kind() == ErrorKind::Unavailable => e.message().to_string(),

@@ -5,9 +5,10 @@
 //! them: `kv` (get, set, compare-and-swap, delete), `lease` (and the
 //! threads keeping leases alive), `lock`, `watch` (kept streams,
 //! reconnects), `maintenance` (the leader), and `revisions` (the extended
-//! API's key/value calls).
+//! API's key/value calls), `election` (campaigns, leaders, observers).
 
 mod auth;
+mod election;
 mod gateway;
 mod json;
 mod kv;
@@ -25,7 +26,7 @@ use gateway::Gateway;
 
 use crate::config::Config;
 use crate::error::Result;
-use crate::kv::{Changes, Deleted, KeyValue, LeaseTime, Listing};
+use crate::kv::{Changes, Deleted, KeyValue, Leadership, LeaseTime, Listing};
 use crate::protocol::{Event, Extended, LeaseKeeper, Protocol};
 use crate::servers::Endpoint;
 
@@ -36,6 +37,8 @@ pub struct V3 {
     watches: watch::Streams,
     /// `watch_events`' streams (each read by a thread of its own).
     events: watch::Streams,
+    /// `observe`'s streams (on the elections' candidate keys).
+    observers: watch::Streams,
 }
 
 impl V3 {
@@ -44,6 +47,7 @@ impl V3 {
             gateway: Arc::new(Gateway::new(servers, config)?),
             watches: watch::Streams::default(),
             events: watch::Streams::default(),
+            observers: watch::Streams::default(),
         })
     }
 }
@@ -142,5 +146,36 @@ impl Extended for V3 {
 
     fn lease_revoke(&self, id: i64) -> Result<()> {
         lease::revoke_known(&self.gateway, id)
+    }
+
+    fn campaign(
+        &self,
+        name: &[u8],
+        value: &[u8],
+        lease: i64,
+        timeout: Option<Duration>,
+    ) -> Result<Leadership> {
+        election::campaign(&self.gateway, name, value, lease, timeout)
+    }
+
+    fn proclaim(&self, leadership: &Leadership, value: &[u8]) -> Result<i64> {
+        election::proclaim(&self.gateway, leadership, value)
+    }
+
+    fn resign(&self, leadership: &Leadership) -> Result<()> {
+        election::resign(&self.gateway, leadership)
+    }
+
+    fn election_leader(&self, name: &[u8]) -> Result<KeyValue> {
+        election::leader(&self.gateway, name)
+    }
+
+    fn observe(
+        &self,
+        name: &[u8],
+        from: Option<i64>,
+        timeout: Option<Duration>,
+    ) -> Result<KeyValue> {
+        election::observe(&self.gateway, &self.observers, name, from, timeout)
     }
 }
