@@ -118,5 +118,7 @@ void test_lock_more(etcd_session s);
 /* v2.c */
 void test_protocols_apart(etcd_session s);
 void test_extended(etcd_session s);
+/* election.c */
+void test_elections(etcd_session s);
 
 #endif

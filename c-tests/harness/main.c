@@ -29,7 +29,8 @@
  * One program from several files: this one keeps the order of the
  * sections (main) and opens sessions; the sections are in kv.c,
  * interop.c, v2.c (cases that came with the v2 protocol, run on both),
- * watch.c, lock.c and extended.c (the extended API of SPEC section 7);
+ * watch.c, lock.c and extended.c (the extended API of SPEC section 7),
+ * election.c (its leader election);
  * the witnesses (etcdctl, plain HTTP) and the helper
  * processes in procs.c; reporting, the watchdog and the keys in
  * ../check.c, shared with the other C test programs.
@@ -193,6 +194,8 @@ int main(void)
     }
     /* The extended API (v3; on v2 each call must refuse). */
     test_extended(s);
+    /* Leader election (v3; on v2 each call must refuse). */
+    test_elections(s);
 
     etcd_close_str(s);
 
