@@ -1,6 +1,6 @@
 # libetcdapi: build, test, demo, bench, install.
 #   make          libraries + C programs in build/
-#   make check    every test (Rust + C harness over v3 and v2) against a throwaway local etcd
+#   make check    every test (Rust + C harness over v3 and v2, the examples) against a throwaway local etcd
 #   make demo     the example CLI through every call against a throwaway etcd
 #   make bench    throughput and latency figures, v3 and v2 (no pass/fail)
 
@@ -25,13 +25,15 @@ ETCDLOCAL := c-tests/etcd-local
 LIBS    := $(B)/libetcdapi.so.$(VERSION) $(B)/$(SONAME) $(B)/libetcdapi.so \
            $(B)/libetcd.so $(B)/libetcdapi.a
 PROGS   := $(B)/etcd-test $(B)/harness $(B)/bench $(B)/leader $(B)/secure
+# examples/: small programs to copy from, each one file (see examples/*.c).
+EXAMPLES := $(patsubst examples/%.c,$(B)/examples/%,$(wildcard examples/*.c))
 LINK    := -L$(B) -letcdapi -Wl,-rpath,'$$ORIGIN' -lpthread
 
 RUST_SRC := Cargo.toml Cargo.lock build.rs $(shell find src -name '*.rs')
 
-.PHONY: all check check-header check-exports clippy test-rust test-c test-c-v2 test-secure test-leader test-leader-v2 memcheck demo bench install clean
+.PHONY: all check check-header check-exports clippy test-rust test-c test-c-v2 test-secure test-leader test-leader-v2 test-examples memcheck demo bench install clean
 
-all: $(LIBS) $(PROGS)
+all: $(LIBS) $(PROGS) $(EXAMPLES)
 
 # One cargo run makes all three (a grouped target: cargo runs once).
 $(REL)/libetcdapi.so $(REL)/libetcdapi.a include/etcd-api.h &: $(RUST_SRC)
@@ -65,10 +67,15 @@ $(B)/%: c-tests/%.c include/etcd-api.h $(B)/libetcdapi.so
 $(B)/harness: $(HARNESS_SRC) c-tests/harness/harness.h $(CHECK_SRC) include/etcd-api.h $(B)/libetcdapi.so
 	$(CC) $(CPROG_FLAGS) -o $@ $(HARNESS_SRC) c-tests/check.c $(LINK)
 
+# The examples build as a user would build them: <etcd-api.h>, -letcdapi.
+$(B)/examples/%: examples/%.c include/etcd-api.h $(B)/libetcdapi.so
+	@mkdir -p $(B)/examples
+	$(CC) $(CPROG_FLAGS) -o $@ $< -L$(B) -letcdapi -Wl,-rpath,'$$ORIGIN/..'
+
 $(B)/secure: c-tests/secure.c $(CHECK_SRC) include/etcd-api.h $(B)/libetcdapi.so
 	$(CC) $(CPROG_FLAGS) -o $@ c-tests/secure.c c-tests/check.c $(LINK)
 
-check: all check-header check-exports clippy test-rust test-c test-c-v2 test-secure test-leader test-leader-v2 memcheck
+check: all check-header check-exports clippy test-rust test-c test-c-v2 test-secure test-leader test-leader-v2 test-examples memcheck
 	@echo "make check: all passed"
 
 # The committed header must be what cbindgen generates from the sources,
@@ -115,6 +122,10 @@ test-leader: $(B)/leader
 
 test-leader-v2: $(B)/leader
 	ETCDAPI_PROTOCOL=v2 $(ETCDLOCAL) run -- c-tests/leader-test.sh $(B)/leader
+
+# The examples against a throwaway etcd, their output checked.
+test-examples: $(EXAMPLES)
+	ETCDAPI_PROTOCOL=v3 $(ETCDLOCAL) run -- examples/run-examples.sh $(B)/examples
 
 # The C harness under valgrind: no invalid access, nothing definitely lost,
 # every string we returned released by the caller's free().
