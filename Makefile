@@ -3,6 +3,7 @@
 #   make check    every test (Rust + C harness over v3 and v2) against a throwaway local etcd
 #   make demo     the example CLI through every call against a throwaway etcd
 #   make bench    throughput and latency figures, v3 and v2 (no pass/fail)
+#   make install  stripped libraries, header, pkg-config, CMake package, man pages (make uninstall)
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
@@ -68,7 +69,7 @@ $(B)/harness: $(HARNESS_SRC) c-tests/harness/harness.h $(CHECK_SRC) include/etcd
 $(B)/secure: c-tests/secure.c $(CHECK_SRC) include/etcd-api.h $(B)/libetcdapi.so
 	$(CC) $(CPROG_FLAGS) -o $@ c-tests/secure.c c-tests/check.c $(LINK)
 
-check: all check-header check-exports clippy test-rust test-c test-c-v2 test-secure test-leader test-leader-v2 memcheck
+check: all check-header check-exports clippy test-rust test-c test-c-v2 test-secure test-leader test-leader-v2 memcheck test-install
 	@echo "make check: all passed"
 
 # The committed header must be what cbindgen generates from the sources,
@@ -131,18 +132,117 @@ demo: all
 bench: all
 	$(ETCDLOCAL) run -- sh -c "ETCDAPI_PROTOCOL=v3 $(B)/bench && ETCDAPI_PROTOCOL=v2 $(B)/bench && c-tests/bench-curl.sh"
 
-install: all
-	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(LIBDIR)/pkgconfig
-	install -m 755 $(B)/libetcdapi.so.$(VERSION) $(DESTDIR)$(LIBDIR)/
-	ln -sf libetcdapi.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+# ---- install / uninstall (man pages, CMake package, lean libraries) ----
+# make install [PREFIX=/usr/local] [DESTDIR=] [LIBDIR=] [INCDIR=] [MANDIR=] [STRIP=0]
+# Installs the libraries stripped (the .so's debug info goes to a separate
+# file under $(DEBUGDIR), named by the .so's .gnu_debuglink; STRIP=0 installs
+# them as built instead), the header, etcdapi.pc, the CMake package
+# (lib/cmake/etcdapi) and the man pages (generated from doc/*.scd by scdoc,
+# installed from Debian when missing). make uninstall removes those files.
+MANDIR   ?= $(PREFIX)/share/man
+DEBUGDIR ?= $(LIBDIR)/debug
+CMAKEDIR := $(LIBDIR)/cmake/etcdapi
+STRIP    ?= 1
+OBJCOPY  ?= objcopy
+SCDOC    ?= scdoc
+VMAJOR   := $(word 1,$(subst ., ,$(VERSION)))
+SOFILE   := libetcdapi.so.$(VERSION)
+
+# One page per group of calls; the other calls of a group are .so links.
+MAN3       := etcd_open etcd_get etcd_set etcd_delete etcd_watch etcd_leader etcd_lock \
+              etcd_errmsg etcd_get_kv etcd_list etcd_put etcd_delete_if etcd_delete_prefix \
+              etcd_watch_events etcd_kv_free etcd_lease_grant etcd_campaign etcd_observe
+MAN3_LINKS := etcd_open_str:etcd_open etcd_open_opts:etcd_open etcd_close:etcd_open \
+              etcd_close_str:etcd_open etcd_unlock:etcd_lock etcd_put_if:etcd_put \
+              etcd_events_free:etcd_kv_free etcd_lease_keepalive:etcd_lease_grant \
+              etcd_lease_keep:etcd_lease_grant etcd_lease_ttl:etcd_lease_grant \
+              etcd_lease_revoke:etcd_lease_grant etcd_proclaim:etcd_campaign \
+              etcd_resign:etcd_campaign etcd_election_leader:etcd_observe
+MAN7       := libetcdapi
+MANPAGES   := $(MAN3:%=$(B)/man/man3/%.3) $(MAN7:%=$(B)/man/man7/%.7) \
+              $(foreach l,$(MAN3_LINKS),$(B)/man/man3/$(word 1,$(subst :, ,$(l))).3)
+
+.PHONY: man uninstall test-install
+man: $(MANPAGES)
+
+NEED_SCDOC = command -v $(SCDOC) >/dev/null || \
+  { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y scdoc; }
+$(B)/man/man3 $(B)/man/man7 $(B)/lean:
+	mkdir -p $@
+$(B)/man/man3/%.3: doc/%.3.scd | $(B)/man/man3
+	@$(NEED_SCDOC)
+	$(SCDOC) < $< > $@.tmp && mv $@.tmp $@
+$(B)/man/man7/%.7: doc/%.7.scd | $(B)/man/man7
+	@$(NEED_SCDOC)
+	$(SCDOC) < $< > $@.tmp && mv $@.tmp $@
+# A link page: ".so man3/PAGE.3", as man-db and groff resolve it.
+define man_link
+$(B)/man/man3/$(1).3: doc/$(2).3.scd | $(B)/man/man3
+	echo '.so man3/$(2).3' > $$@
+endef
+$(foreach l,$(MAN3_LINKS),$(eval $(call man_link,$(word 1,$(subst :, ,$(l))),$(word 2,$(subst :, ,$(l))))))
+
+# The lean copies: the .so without its debug info (kept in the .debug file,
+# which the .so names by its .gnu_debuglink), the .a without debug info.
+$(B)/lean/$(SOFILE).debug: $(B)/$(SOFILE) | $(B)/lean
+	$(OBJCOPY) --only-keep-debug $< $@
+$(B)/lean/$(SOFILE): $(B)/$(SOFILE) $(B)/lean/$(SOFILE).debug
+	$(OBJCOPY) --strip-unneeded --add-gnu-debuglink=$(B)/lean/$(SOFILE).debug $< $@
+$(B)/lean/libetcdapi.a: $(B)/libetcdapi.a | $(B)/lean
+	$(OBJCOPY) --strip-debug $< $@
+
+ifeq ($(STRIP),0)
+INST_SO := $(B)/$(SOFILE)
+INST_A  := $(B)/libetcdapi.a
+else
+INST_SO := $(B)/lean/$(SOFILE)
+INST_A  := $(B)/lean/libetcdapi.a
+endif
+# The include dir as seen from the lib dir, for the relocatable CMake files.
+LIB_TO_INC = $(shell realpath -m --relative-to='$(LIBDIR)' '$(INCDIR)')
+CMAKE_SUBST = sed -e 's|@VERSION@|$(VERSION)|g' -e 's|@VMAJOR@|$(VMAJOR)|g' \
+                  -e 's|@SOMAJOR@|$(SOMAJOR)|g' -e 's|@LIB_TO_INC@|$(LIB_TO_INC)|g'
+# pkg-config paths relative to ${prefix} when below it (so pkg-config's
+# PKG_CONFIG_SYSROOT_DIR and --define-prefix apply), else absolute.
+PC_LIBDIR = $(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))
+PC_INCDIR = $(patsubst $(PREFIX)/%,$${prefix}/%,$(INCDIR))
+
+install: all man $(INST_SO) $(INST_A)
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(LIBDIR)/pkgconfig \
+	  $(DESTDIR)$(CMAKEDIR) $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man7
+	install -m 755 $(INST_SO) $(DESTDIR)$(LIBDIR)/$(SOFILE)
+	ln -sf $(SOFILE) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libetcdapi.so
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libetcd.so
-	install -m 644 $(B)/libetcdapi.a $(DESTDIR)$(LIBDIR)/
+	install -m 644 $(INST_A) $(DESTDIR)$(LIBDIR)/libetcdapi.a
+	if [ "$(STRIP)" != 0 ]; then \
+	  install -d $(DESTDIR)$(DEBUGDIR)$(LIBDIR) && \
+	  install -m 644 $(B)/lean/$(SOFILE).debug $(DESTDIR)$(DEBUGDIR)$(LIBDIR)/; fi
 	install -m 644 include/etcd-api.h $(DESTDIR)$(INCDIR)/
-	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$(LIBDIR)' 'includedir=$(INCDIR)' '' \
+	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$(PC_LIBDIR)' 'includedir=$(PC_INCDIR)' '' \
 	  'Name: etcdapi' 'Description: C interface to etcd (drop-in replacement for etcd-api)' \
 	  'Version: $(VERSION)' 'Libs: -L$${libdir} -letcdapi' 'Libs.private: -lpthread -ldl -lm' \
 	  'Cflags: -I$${includedir}' > $(DESTDIR)$(LIBDIR)/pkgconfig/etcdapi.pc
+	$(CMAKE_SUBST) cmake/etcdapiConfig.cmake.in > $(DESTDIR)$(CMAKEDIR)/etcdapiConfig.cmake
+	$(CMAKE_SUBST) cmake/etcdapiConfigVersion.cmake.in > $(DESTDIR)$(CMAKEDIR)/etcdapiConfigVersion.cmake
+	chmod 644 $(DESTDIR)$(CMAKEDIR)/etcdapiConfig.cmake $(DESTDIR)$(CMAKEDIR)/etcdapiConfigVersion.cmake
+	install -m 644 $(filter $(B)/man/man3/%,$(MANPAGES)) $(DESTDIR)$(MANDIR)/man3/
+	install -m 644 $(filter $(B)/man/man7/%,$(MANPAGES)) $(DESTDIR)$(MANDIR)/man7/
+
+# Removes exactly the files install puts there, and our own CMake directory
+# if nothing else is in it (shared directories such as lib/ stay).
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(LIBDIR)/,$(SOFILE) $(SONAME) libetcdapi.so libetcd.so libetcdapi.a) \
+	  $(DESTDIR)$(DEBUGDIR)$(LIBDIR)/$(SOFILE).debug $(DESTDIR)$(INCDIR)/etcd-api.h \
+	  $(DESTDIR)$(LIBDIR)/pkgconfig/etcdapi.pc \
+	  $(DESTDIR)$(CMAKEDIR)/etcdapiConfig.cmake $(DESTDIR)$(CMAKEDIR)/etcdapiConfigVersion.cmake \
+	  $(patsubst $(B)/man/%,$(DESTDIR)$(MANDIR)/%,$(MANPAGES))
+	rmdir $(DESTDIR)$(CMAKEDIR) 2>/dev/null || true
+
+# make install DESTDIR=<tmp> PREFIX=/usr, consumers built with CMake and
+# pkg-config run against a throwaway etcd, man pages, sizes, make uninstall.
+test-install: all
+	c-tests/install-test.sh
 
 clean:
 	rm -rf $(B)
