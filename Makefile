@@ -200,6 +200,93 @@ INST_A  := $(B)/lean/libetcdapi.a
 endif
 # The include dir as seen from the lib dir, for the relocatable CMake files.
 LIB_TO_INC = $(shell realpath -m --relative-to='$(LIBDIR)' '$(INCDIR)')
+# The CMake package files (@VERSION@, @VMAJOR@ ... filled in by CMAKE_SUBST).
+# They compute every path from their own location, so the installed tree
+# can be moved (a DESTDIR staging tree found through CMAKE_PREFIX_PATH).
+define CMAKE_CONFIG_IN
+# CMake package of libetcdapi @VERSION@, installed by `make install`.
+#
+#   find_package(etcdapi REQUIRED)
+#   target_link_libraries(app PRIVATE etcdapi::etcdapi)         # libetcdapi.so
+#   target_link_libraries(app PRIVATE etcdapi::etcdapi_static)  # libetcdapi.a
+#
+# Both targets carry the include directory (etcd-api.h); the static one
+# also the system libraries the Rust core needs. Every path is computed
+# from this file's location (LIBDIR/cmake/etcdapi), so the package works
+# wherever the tree is moved, a DESTDIR staging tree included
+# (-DCMAKE_PREFIX_PATH=<stage>/usr).
+
+cmake_policy(PUSH)
+cmake_policy(VERSION 3.5)
+
+get_filename_component(_etcdapi_libdir "$${CMAKE_CURRENT_LIST_DIR}/../.." ABSOLUTE)
+get_filename_component(_etcdapi_incdir "$${_etcdapi_libdir}/@LIB_TO_INC@" ABSOLUTE)
+
+foreach(_etcdapi_file "$${_etcdapi_incdir}/etcd-api.h"
+                      "$${_etcdapi_libdir}/libetcdapi.so.@VERSION@"
+                      "$${_etcdapi_libdir}/libetcdapi.a")
+  if(NOT EXISTS "$${_etcdapi_file}")
+    set(etcdapi_FOUND FALSE)
+    set(etcdapi_NOT_FOUND_MESSAGE "etcdapi: $${_etcdapi_file} is missing")
+    cmake_policy(POP)
+    return()
+  endif()
+endforeach()
+
+if(NOT TARGET etcdapi::etcdapi)
+  add_library(etcdapi::etcdapi SHARED IMPORTED)
+  set_target_properties(etcdapi::etcdapi PROPERTIES
+    IMPORTED_LOCATION "$${_etcdapi_libdir}/libetcdapi.so.@VERSION@"
+    IMPORTED_SONAME "libetcdapi.so.@SOMAJOR@"
+    INTERFACE_INCLUDE_DIRECTORIES "$${_etcdapi_incdir}")
+endif()
+
+if(NOT TARGET etcdapi::etcdapi_static)
+  add_library(etcdapi::etcdapi_static STATIC IMPORTED)
+  set_target_properties(etcdapi::etcdapi_static PROPERTIES
+    IMPORTED_LOCATION "$${_etcdapi_libdir}/libetcdapi.a"
+    IMPORTED_LINK_INTERFACE_LANGUAGES "C"
+    INTERFACE_INCLUDE_DIRECTORIES "$${_etcdapi_incdir}"
+    INTERFACE_LINK_LIBRARIES "pthread;dl;m")
+endif()
+
+set(etcdapi_INCLUDE_DIRS "$${_etcdapi_incdir}")
+set(etcdapi_LIBRARIES etcdapi::etcdapi)
+set(etcdapi_VERSION "@VERSION@")
+unset(_etcdapi_file)
+unset(_etcdapi_libdir)
+unset(_etcdapi_incdir)
+cmake_policy(POP)
+endef
+define CMAKE_VERSION_IN
+# Version of the etcdapi CMake package: @VERSION@. A request for the same
+# major version, no newer than this one, is compatible (as CMake's
+# SameMajorVersion does).
+
+set(PACKAGE_VERSION "@VERSION@")
+
+if(PACKAGE_FIND_VERSION_RANGE)
+  # find_package(etcdapi 1.0...<2): the range decides.
+  if((PACKAGE_FIND_VERSION_RANGE_MIN STREQUAL "INCLUDE" AND PACKAGE_VERSION VERSION_LESS PACKAGE_FIND_VERSION_MIN)
+     OR (PACKAGE_FIND_VERSION_RANGE_MAX STREQUAL "INCLUDE" AND PACKAGE_VERSION VERSION_GREATER PACKAGE_FIND_VERSION_MAX)
+     OR (PACKAGE_FIND_VERSION_RANGE_MAX STREQUAL "EXCLUDE" AND PACKAGE_VERSION VERSION_GREATER_EQUAL PACKAGE_FIND_VERSION_MAX))
+    set(PACKAGE_VERSION_COMPATIBLE FALSE)
+  else()
+    set(PACKAGE_VERSION_COMPATIBLE TRUE)
+  endif()
+elseif(PACKAGE_VERSION VERSION_LESS PACKAGE_FIND_VERSION)
+  set(PACKAGE_VERSION_COMPATIBLE FALSE)
+elseif(PACKAGE_FIND_VERSION_MAJOR AND NOT PACKAGE_FIND_VERSION_MAJOR STREQUAL "@VMAJOR@")
+  set(PACKAGE_VERSION_COMPATIBLE FALSE)
+else()
+  set(PACKAGE_VERSION_COMPATIBLE TRUE)
+  if(PACKAGE_FIND_VERSION STREQUAL PACKAGE_VERSION)
+    set(PACKAGE_VERSION_EXACT TRUE)
+  endif()
+endif()
+endef
+export CMAKE_CONFIG_IN CMAKE_VERSION_IN
+
 CMAKE_SUBST = sed -e 's|@VERSION@|$(VERSION)|g' -e 's|@VMAJOR@|$(VMAJOR)|g' \
                   -e 's|@SOMAJOR@|$(SOMAJOR)|g' -e 's|@LIB_TO_INC@|$(LIB_TO_INC)|g'
 # pkg-config paths relative to ${prefix} when below it (so pkg-config's
@@ -223,8 +310,8 @@ install: all man $(INST_SO) $(INST_A)
 	  'Name: etcdapi' 'Description: C interface to etcd (drop-in replacement for etcd-api)' \
 	  'Version: $(VERSION)' 'Libs: -L$${libdir} -letcdapi' 'Libs.private: -lpthread -ldl -lm' \
 	  'Cflags: -I$${includedir}' > $(DESTDIR)$(LIBDIR)/pkgconfig/etcdapi.pc
-	$(CMAKE_SUBST) cmake/etcdapiConfig.cmake.in > $(DESTDIR)$(CMAKEDIR)/etcdapiConfig.cmake
-	$(CMAKE_SUBST) cmake/etcdapiConfigVersion.cmake.in > $(DESTDIR)$(CMAKEDIR)/etcdapiConfigVersion.cmake
+	printf '%s\n' "$$CMAKE_CONFIG_IN" | $(CMAKE_SUBST) > $(DESTDIR)$(CMAKEDIR)/etcdapiConfig.cmake
+	printf '%s\n' "$$CMAKE_VERSION_IN" | $(CMAKE_SUBST) > $(DESTDIR)$(CMAKEDIR)/etcdapiConfigVersion.cmake
 	chmod 644 $(DESTDIR)$(CMAKEDIR)/etcdapiConfig.cmake $(DESTDIR)$(CMAKEDIR)/etcdapiConfigVersion.cmake
 	install -m 644 $(filter $(B)/man/man3/%,$(MANPAGES)) $(DESTDIR)$(MANDIR)/man3/
 	install -m 644 $(filter $(B)/man/man7/%,$(MANPAGES)) $(DESTDIR)$(MANDIR)/man7/
