@@ -2,7 +2,7 @@
 #   make          libraries + C programs in build/
 #   make check    every test (Rust + C harness over v3 and v2) against a throwaway local etcd
 #   make demo     the example CLI through every call against a throwaway etcd
-#   make bench    throughput and latency figures, v3 and v2 (no pass/fail)
+#   make bench    throughput, latency and client CPU figures, v3 and v2, http and https (no pass/fail)
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
@@ -57,7 +57,7 @@ $(B)/libetcdapi.a: $(REL)/libetcdapi.a | $(B)
 # secure, which share c-tests/check.c (reporting, watchdog, keys).
 CPROG_FLAGS = $(CFLAGS) $(WARN) -std=c99 -D_POSIX_C_SOURCE=200809L -Iinclude
 CHECK_SRC   := c-tests/check.c c-tests/check.h
-HARNESS_SRC := $(addprefix c-tests/harness/,main.c kv.c interop.c v2.c watch.c lock.c procs.c)
+HARNESS_SRC := $(addprefix c-tests/harness/,main.c kv.c interop.c v2.c watch.c lock.c fork.c procs.c)
 
 $(B)/%: c-tests/%.c include/etcd-api.h $(B)/libetcdapi.so
 	$(CC) $(CPROG_FLAGS) -o $@ $< $(LINK)
@@ -119,17 +119,20 @@ test-leader-v2: $(B)/leader
 # The C harness under valgrind: no invalid access, nothing definitely lost,
 # every string we returned released by the caller's free().
 VALGRIND := valgrind --error-exitcode=99 --leak-check=full --show-leak-kinds=definite \
-            --errors-for-leak-kinds=definite --track-origins=yes
+            --errors-for-leak-kinds=definite --track-origins=yes --num-callers=40 \
+            --suppressions=c-tests/memcheck.supp
 memcheck: $(B)/harness
 	@command -v valgrind >/dev/null || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y valgrind; }
-	ETCDAPI_PROTOCOL=v3 $(ETCDLOCAL) run -- $(VALGRIND) $(B)/harness
+	ETCDAPI_PROTOCOL=v3 ETCDAPI_TEST_VALGRIND=1 $(ETCDLOCAL) run -- $(VALGRIND) $(B)/harness
 
 demo: all
 	$(ETCDLOCAL) run -- c-tests/demo.sh $(B)/etcd-test
 
-# One etcd: the C bench over v3, then over v2, then etcd's own cost (curl).
+# One etcd: the C bench over v3, then over v2, then etcd's own cost (curl);
+# then the same over https (v3, client certificates), on an etcd of its own.
 bench: all
 	$(ETCDLOCAL) run -- sh -c "ETCDAPI_PROTOCOL=v3 $(B)/bench && ETCDAPI_PROTOCOL=v2 $(B)/bench && c-tests/bench-curl.sh"
+	ETCDAPI_TEST_TLS=1 $(ETCDLOCAL) run -- sh -c "ETCDAPI_PROTOCOL=v3 $(B)/bench && c-tests/bench-curl.sh"
 
 install: all
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(LIBDIR)/pkgconfig
