@@ -57,7 +57,7 @@ $(B)/libetcdapi.a: $(REL)/libetcdapi.a | $(B)
 # secure, which share c-tests/check.c (reporting, watchdog, keys).
 CPROG_FLAGS = $(CFLAGS) $(WARN) -std=c99 -D_POSIX_C_SOURCE=200809L -Iinclude
 CHECK_SRC   := c-tests/check.c c-tests/check.h
-HARNESS_SRC := $(addprefix c-tests/harness/,main.c kv.c interop.c v2.c watch.c lock.c fork.c procs.c)
+HARNESS_SRC := $(addprefix c-tests/harness/,main.c kv.c interop.c v2.c watch.c lock.c fork.c procs.c extended.c)
 
 $(B)/%: c-tests/%.c include/etcd-api.h $(B)/libetcdapi.so
 	$(CC) $(CPROG_FLAGS) -o $@ $< $(LINK)

@@ -15,6 +15,8 @@ fn main() {
         include_guard: Some("ETCD_API_H".into()),
         cpp_compat: true,
         no_includes: true,
+        // size_t and int64_t, for the extended API.
+        sys_includes: vec!["stddef.h".into(), "stdint.h".into()],
         style: cbindgen::Style::Type,
         documentation: true,
         header: Some(HEADER.into()),

@@ -110,6 +110,7 @@ const char *rc_name(etcd_result r)
     case ETCD_OK: return "ETCD_OK";
     case ETCD_PROTOCOL_ERROR: return "ETCD_PROTOCOL_ERROR";
     case ETCD_WTF: return "ETCD_WTF";
+    case ETCD_TIMEOUT: return "ETCD_TIMEOUT";
     }
     return "(not an etcd_result)";
 }

@@ -1,11 +1,14 @@
 //! [`Client`]: an etcd session, usable from Rust without the C layer.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use crate::config::{Config, ProtocolKind, SecureOptions};
 use crate::error::{Error, Result};
 use crate::keys::{canonical, is_root};
-use crate::protocol::{Event, Protocol};
+use crate::kv::{Changes, Deleted, KeyValue, LeaseTime, Listing};
+use crate::process::PerProcess;
+use crate::protocol::{Event, Extended, LeaseKeeper, Protocol};
 use crate::servers::{parse_server_list, Endpoint};
 use crate::shared;
 
@@ -14,6 +17,10 @@ pub struct Client {
     /// Shared with every session of the process on the same servers with
     /// the same settings (see [`crate::shared`]).
     protocol: Arc<dyn Protocol>,
+    /// The leases this session keeps alive (`lease_keep`): the session's
+    /// own, stopped when it closes, whoever else shares its connections.
+    /// Per process: a child after fork() does not have the threads.
+    keepers: PerProcess<Mutex<HashMap<i64, Box<dyn LeaseKeeper>>>>,
 }
 
 impl Client {
@@ -36,7 +43,10 @@ impl Client {
                 ProtocolKind::V2 => Arc::new(crate::v2::V2::new(servers, config)?),
             })
         })?;
-        Ok(Client { protocol })
+        Ok(Client {
+            protocol,
+            keepers: PerProcess::new(Mutex::default()),
+        })
     }
 
     /// A session on a server string (`host:port` items separated by any of
@@ -79,12 +89,7 @@ impl Client {
         prev: Option<&[u8]>,
         ttl: u32,
     ) -> Result<()> {
-        let key = canonical(key.as_ref());
-        if is_root(&key) {
-            return Err(Error::refused(
-                "/ is the root directory: it cannot hold a value",
-            ));
-        }
+        let key = value_key(key.as_ref())?;
         match prev {
             None => self.protocol.put(&key, value.as_ref(), ttl),
             Some(prev) => self.protocol.swap(&key, value.as_ref(), prev, ttl),
@@ -130,6 +135,173 @@ impl Client {
         let index = lock_index(index.as_ref())?;
         self.protocol.unlock(&canonical(key.as_ref()), index)
     }
+}
+
+/// The extended API (etcd v3 only; a v2 session answers every call with
+/// an error of kind `BadArgument`).
+impl Client {
+    fn extended(&self) -> Result<&dyn Extended> {
+        self.protocol.extended().ok_or_else(|| {
+            Error::bad_argument("this call needs etcd v3; the session speaks v2 (ETCDAPI_PROTOCOL)")
+        })
+    }
+
+    /// `key` with its revisions (`None`: no such key), and the store's
+    /// revision at the read (a linearizable read).
+    pub fn get_kv(&self, key: impl AsRef<[u8]>) -> Result<(Option<KeyValue>, i64)> {
+        self.extended()?.get_kv(&canonical(key.as_ref()))
+    }
+
+    /// Every key strictly below `prefix/` (at every depth, `_` names
+    /// included), with values, sorted by key, from one read.
+    pub fn list(&self, prefix: impl AsRef<[u8]>) -> Result<Listing> {
+        self.extended()?.list(&canonical(prefix.as_ref()))
+    }
+
+    /// Puts `value` under `key`, attached to `lease` (0: none); returns
+    /// the write's revision. An unknown lease is an error of kind `NotFound`.
+    pub fn put(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>, lease: i64) -> Result<i64> {
+        let ext = self.extended()?;
+        ext.put(&value_key(key.as_ref())?, value.as_ref(), lease)
+    }
+
+    /// Puts only if the key's mod revision is `if_revision` (0: only if
+    /// the key does not exist); returns the write's revision. A failed
+    /// condition is an error of kind `CompareFailed` (nothing written).
+    pub fn put_if(
+        &self,
+        key: impl AsRef<[u8]>,
+        value: impl AsRef<[u8]>,
+        lease: i64,
+        if_revision: i64,
+    ) -> Result<i64> {
+        let ext = self.extended()?;
+        if if_revision < 0 {
+            return Err(Error::bad_argument(
+                "if_revision must be a revision (> 0) or 0 for \"does not exist\"",
+            ));
+        }
+        ext.put_if(
+            &value_key(key.as_ref())?,
+            value.as_ref(),
+            lease,
+            if_revision,
+        )
+    }
+
+    /// Deletes `key` only if its mod revision is `if_revision` (`None`:
+    /// unconditionally); returns the revision after the delete. A missing
+    /// key is `NotFound`, a failed condition `CompareFailed`.
+    pub fn delete_if(&self, key: impl AsRef<[u8]>, if_revision: Option<i64>) -> Result<i64> {
+        let ext = self.extended()?;
+        ext.delete_if(&canonical(key.as_ref()), if_revision)
+    }
+
+    /// Deletes the key `prefix` and every key below `prefix/` in one
+    /// request (never siblings such as `prefix-x`). The root `/` is
+    /// refused: that would be everything.
+    pub fn delete_prefix(&self, prefix: impl AsRef<[u8]>) -> Result<Deleted> {
+        let ext = self.extended()?;
+        let prefix = canonical(prefix.as_ref());
+        if is_root(&prefix) {
+            return Err(Error::bad_argument(
+                "delete_prefix of / would delete every key: refused",
+            ));
+        }
+        ext.delete_prefix(&prefix)
+    }
+
+    /// Waits for the first revision >= `from` (`None`: the next change
+    /// from now) that changes `prefix` or a key below `prefix/`, and
+    /// returns all its changes; `timeout` `None` waits for ever, else an
+    /// error of kind `TimedOut` when it runs out (a change arriving later
+    /// is kept for the next call). Continue with `from = revision + 1`.
+    pub fn watch_events(
+        &self,
+        prefix: impl AsRef<[u8]>,
+        from: Option<i64>,
+        timeout: Option<std::time::Duration>,
+    ) -> Result<Changes> {
+        let ext = self.extended()?;
+        ext.watch_events(
+            &canonical(prefix.as_ref()),
+            from.filter(|&f| f > 0),
+            timeout,
+        )
+    }
+
+    /// Grants a lease of `ttl` seconds (etcd's shortest is 2); its ID.
+    pub fn lease_grant(&self, ttl: i64) -> Result<i64> {
+        let ext = self.extended()?;
+        if ttl <= 0 {
+            return Err(Error::bad_argument("lease ttl must be at least 1 second"));
+        }
+        ext.lease_grant(ttl)
+    }
+
+    /// Refreshes `lease` once; returns the seconds granted again. An error
+    /// of kind `NotFound` once the lease is gone.
+    pub fn lease_keepalive(&self, lease: i64) -> Result<i64> {
+        self.extended()?.lease_keepalive(lease)
+    }
+
+    /// Keeps `lease` alive from a thread of this session (a refresh every
+    /// third of its TTL) until it is revoked, the session ends, or the
+    /// lease is lost. `NotFound` if it is already gone.
+    pub fn lease_keep(&self, lease: i64) -> Result<()> {
+        let keepers = self.keepers.get(|_| Mutex::default());
+        let ended: Vec<Box<dyn LeaseKeeper>> = {
+            let mut kept = keepers.lock().unwrap_or_else(|e| e.into_inner());
+            let ended: Vec<i64> = kept
+                .iter()
+                .filter(|(_, k)| k.ended())
+                .map(|(&id, _)| id)
+                .collect();
+            if kept.contains_key(&lease) && !ended.contains(&lease) {
+                return Ok(());
+            }
+            ended.iter().filter_map(|id| kept.remove(id)).collect()
+        };
+        drop(ended);
+        let keeper = self.extended()?.lease_keep(lease)?;
+        let replaced = keepers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(lease, keeper);
+        drop(replaced);
+        Ok(())
+    }
+
+    /// How long `lease` has left; `NotFound` when it is gone.
+    pub fn lease_ttl(&self, lease: i64) -> Result<LeaseTime> {
+        self.extended()?.lease_ttl(lease)
+    }
+
+    /// Revokes `lease`: its keys are deleted, a [`Client::lease_keep`]
+    /// stops. `NotFound` if unknown.
+    pub fn lease_revoke(&self, lease: i64) -> Result<()> {
+        let revoked = self.extended()?.lease_revoke(lease);
+        if revoked.is_ok() || revoked.as_ref().is_err_and(|e| e.is_refusal()) {
+            let keepers = self.keepers.get(|_| Mutex::default());
+            let stopped = keepers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&lease);
+            drop(stopped);
+        }
+        revoked
+    }
+}
+
+/// A key that is to hold a value: canonical, not the root.
+fn value_key(key: &[u8]) -> Result<Vec<u8>> {
+    let key = canonical(key);
+    if is_root(&key) {
+        return Err(Error::refused(
+            "/ is the root directory: it cannot hold a value",
+        ));
+    }
+    Ok(key)
 }
 
 /// A lock lives on a lease (v3) or a key TTL (v2): it needs a ttl.

@@ -34,6 +34,9 @@ pub enum ErrorKind {
     OutcomeUnknown,
     /// A server answered something we cannot make sense of.
     BadResponse,
+    /// The time-out the caller gave ran out (the extended calls that take
+    /// one: `ETCD_TIMEOUT`).
+    TimedOut,
 }
 
 impl ErrorKind {
@@ -83,6 +86,10 @@ impl Error {
 
     pub fn bad_response(message: impl Into<String>) -> Error {
         Error::new(ErrorKind::BadResponse, message)
+    }
+
+    pub fn timed_out(message: impl Into<String>) -> Error {
+        Error::new(ErrorKind::TimedOut, message)
     }
 
     /// `key` does not exist.

@@ -14,12 +14,13 @@
 //! |---|---|
 //! | `ffi/` | the C API: pointers in, malloc'd strings out, the panic boundary |
 //! | `client.rs` | [`Client`]: canonical keys and the argument policy (ttl, the root key, the texts for a missing key) |
-//! | `protocol.rs` | the one trait both protocols implement |
+//! | `protocol.rs` | the one trait both protocols implement, and `Extended` (v3 only: revisions, prefixes, conditional writes, leases) |
 //! | `v3/` | etcd v3: `gateway` (calls, login) and `status` (answers, typed refusals) under `kv`, `lease`, `lock`, `watch` (kept streams; a cut stream reconnects here), `maintenance` (the leader) |
 //! | `v2/` | etcd v2: `wire` (refusals, key paths, forms) under `kv`, `lock`, `watch` (long polls), `maintenance` |
 //! | `outcome.rs` | settling a delete or compare-and-swap whose answer was lost |
 //! | `transport.rs` | HTTP to the member list: one failover loop, keep-alive, time-outs |
 //! | `config.rs`, `tls.rs` | settings from the environment and options; certificates |
+//! | `kv.rs` | the extended API's types ([`KeyValue`], [`WatchEvent`], ...) |
 //! | `servers.rs`, `keys.rs`, `error.rs` | server lists, key paths, errors |
 
 pub mod client;
@@ -27,6 +28,7 @@ pub mod config;
 pub mod error;
 mod ffi;
 pub mod keys;
+pub mod kv;
 mod outcome;
 mod process;
 mod protocol;
@@ -40,5 +42,6 @@ mod v3;
 pub use client::Client;
 pub use config::{Config, Credentials, ProtocolKind, SecureOptions, Setting, Source, TlsFiles};
 pub use error::{Error, ErrorKind, Result};
+pub use kv::{Changes, Deleted, KeyValue, LeaseTime, Listing, WatchEvent};
 pub use protocol::Event;
 pub use servers::{parse_server_list, Endpoint};

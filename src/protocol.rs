@@ -2,7 +2,10 @@
 //! Keys reaching it are already canonical (see [`crate::keys`]) and the
 //! arguments already checked: [`crate::Client`] owns that policy.
 
+use std::time::Duration;
+
 use crate::error::Result;
+use crate::kv::{Changes, Deleted, KeyValue, LeaseTime, Listing};
 
 /// One change seen by a watch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,4 +41,55 @@ pub trait Protocol: Send + Sync {
     fn renew(&self, key: &[u8], ttl: u32, index: &str) -> Result<()>;
     /// Releases a held lock; `Refused` if `index` does not hold `key`.
     fn unlock(&self, key: &[u8], index: &str) -> Result<()>;
+    /// The extended API (revisions, prefixes, conditional writes, leases),
+    /// when this protocol has it: etcd v3 only.
+    fn extended(&self) -> Option<&dyn Extended> {
+        None
+    }
+}
+
+/// The extended API's calls (etcd v3). Keys are canonical, arguments
+/// checked ([`crate::Client`] does both).
+pub trait Extended: Send + Sync {
+    /// `key` with its revisions (`None`: no such key), and the store's
+    /// revision at the read.
+    fn get_kv(&self, key: &[u8]) -> Result<(Option<KeyValue>, i64)>;
+    /// Every key strictly below `prefix/`, sorted, from one read.
+    fn list(&self, prefix: &[u8]) -> Result<Listing>;
+    /// Puts `value` attached to `lease` (0: none); the write's revision.
+    fn put(&self, key: &[u8], value: &[u8], lease: i64) -> Result<i64>;
+    /// Puts only if the key's mod revision is `if_revision` (0: only if
+    /// the key does not exist); `CompareFailed` otherwise.
+    fn put_if(&self, key: &[u8], value: &[u8], lease: i64, if_revision: i64) -> Result<i64>;
+    /// Deletes the key, only if its mod revision is `if_revision` (when
+    /// given); `NotFound` or `CompareFailed` otherwise. The revision after.
+    fn delete_if(&self, key: &[u8], if_revision: Option<i64>) -> Result<i64>;
+    /// Deletes `prefix` and every key below `prefix/`, in one request.
+    fn delete_prefix(&self, prefix: &[u8]) -> Result<Deleted>;
+    /// The changes of the first revision >= `from` (`None`: from now)
+    /// to `prefix` or below it; `TimedOut` after `timeout` (when given).
+    fn watch_events(
+        &self,
+        prefix: &[u8],
+        from: Option<i64>,
+        timeout: Option<Duration>,
+    ) -> Result<Changes>;
+    /// Grants a lease of `ttl` seconds; its ID.
+    fn lease_grant(&self, ttl: i64) -> Result<i64>;
+    /// Refreshes the lease once; the seconds granted again. `NotFound`
+    /// once it is gone.
+    fn lease_keepalive(&self, lease: i64) -> Result<i64>;
+    /// Keeps the lease alive from a thread until the returned keeper is
+    /// dropped or the lease is lost.
+    fn lease_keep(&self, lease: i64) -> Result<Box<dyn LeaseKeeper>>;
+    /// How long the lease has left; `NotFound` when it is gone.
+    fn lease_ttl(&self, lease: i64) -> Result<LeaseTime>;
+    /// Revokes the lease (its keys go with it); `NotFound` if unknown.
+    fn lease_revoke(&self, lease: i64) -> Result<()>;
+}
+
+/// A thread keeping a lease alive; dropping it stops the thread.
+pub trait LeaseKeeper: Send {
+    /// True once the thread has stopped by itself (the lease was lost).
+    fn ended(&self) -> bool;
 }

@@ -196,7 +196,12 @@ mod tests {
 
     #[test]
     fn port_is_the_leading_digits() {
-        for (s, port) in [("h:2379'", 2379), ("h:80x", 80), ("[::1]:7\"", 7), ("h:0042", 42)] {
+        for (s, port) in [
+            ("h:2379'", 2379),
+            ("h:80x", 80),
+            ("[::1]:7\"", 7),
+            ("h:0042", 42),
+        ] {
             assert_eq!(parse_server_list(s).unwrap()[0].port, port, "{s:?}");
         }
     }

@@ -35,7 +35,8 @@ struct Key {
 
 impl Key {
     fn new(servers: &[Endpoint], config: &Config) -> Key {
-        let path = |s: &Option<crate::config::Setting<PathBuf>>| s.as_ref().map(|s| s.value.clone());
+        let path =
+            |s: &Option<crate::config::Setting<PathBuf>>| s.as_ref().map(|s| s.value.clone());
         Key {
             protocol: config.protocol,
             servers: servers

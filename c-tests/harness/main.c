@@ -29,8 +29,9 @@
  * One program from several files: this one keeps the order of the
  * sections (main) and opens sessions; the sections are in kv.c,
  * interop.c, v2.c (cases that came with the v2 protocol, run on both),
- * watch.c, lock.c and fork.c (fork(), connections shared between
- * sessions); the witnesses (etcdctl, plain HTTP) and the helper
+ * watch.c, lock.c, fork.c (fork(), connections shared between sessions)
+ * and extended.c (the extended API of SPEC section 7); the witnesses
+ * (etcdctl, plain HTTP) and the helper
  * processes in procs.c; reporting, the watchdog and the keys in
  * ../check.c, shared with the other C test programs.
  */
@@ -193,6 +194,8 @@ int main(void)
     } else {
         printf("SKIP watch/lock: not available yet\n");
     }
+    /* The extended API (v3; on v2 each call must refuse). */
+    test_extended(s);
 
     etcd_close_str(s);
 

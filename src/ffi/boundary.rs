@@ -12,18 +12,22 @@ use std::ptr;
 use super::etcd_result::{self, *};
 use super::{etcd_server, etcd_session};
 use crate::client::Client;
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 
 thread_local! {
     static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
 }
 
 /// An export that returns an `etcd_result`: `ETCD_OK`, else
-/// `ETCD_PROTOCOL_ERROR` for a refusal from etcd and `ETCD_WTF` for the rest.
+/// `ETCD_PROTOCOL_ERROR` for a refusal from etcd, `ETCD_TIMEOUT` for a
+/// caller's time-out that ran out (only the extended calls that take one
+/// can give it) and `ETCD_WTF` for the rest.
 pub fn result_call(body: impl FnOnce() -> Result<(), Error>) -> etcd_result {
     let code = |e: &Error| {
         if e.is_refusal() {
             ETCD_PROTOCOL_ERROR
+        } else if e.kind() == ErrorKind::TimedOut {
+            ETCD_TIMEOUT
         } else {
             ETCD_WTF
         }

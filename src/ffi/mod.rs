@@ -35,6 +35,9 @@ pub enum etcd_result {
     ETCD_PROTOCOL_ERROR = 1,
     /// Bad arguments, or no server could be reached or understood.
     ETCD_WTF = 2,
+    /// The time-out the caller gave ran out (only the extended calls that
+    /// take a `timeout_ms` return it; the original calls never do).
+    ETCD_TIMEOUT = 3,
 }
 
 /// One server of the list given to `etcd_open`; the list ends with an
@@ -359,3 +362,7 @@ unsafe fn secure_options(opts: *const etcd_options) -> Result<SecureOptions, Err
         password: field(o.password, "password")?,
     })
 }
+
+// The extended API (etcd v3): declared after the original calls, so the
+// header lists them after the original ones.
+mod extended;

@@ -11,11 +11,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use arc_swap::ArcSwapOption;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::process::PerProcess;
+use crate::process::{Owned, PerProcess};
 use crate::servers::Endpoint;
 
 pub use ureq::http::HeaderMap;
@@ -196,6 +196,16 @@ pub struct Stream {
     pub server: String,
 }
 
+/// Cuts a stream opened with [`Transport::open_own`]: a read blocked on
+/// it fails at once.
+pub struct Interrupt(ureq::Agent);
+
+impl Interrupt {
+    pub fn now(self) {
+        self.0.shutdown();
+    }
+}
+
 /// What opening a stream gave: the stream (HTTP 200), or another answer
 /// (one that does not mean "member unavailable") read whole.
 pub enum Opened {
@@ -222,7 +232,8 @@ fn header_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 /// asked. Each protocol knows its own signs.
 pub type UnavailableCheck = fn(status: u16, body: &[u8]) -> bool;
 
-pub struct Transport {
+/// The member list, its connections and its state, behind a cheap handle.
+pub struct Inner {
     /// The connections: this process's own (after a fork the child opens
     /// new ones and never touches the parent's).
     agent: PerProcess<ureq::Agent>,
@@ -233,17 +244,81 @@ pub struct Transport {
     preferred: AtomicUsize,
     config: Config,
     unavailable: UnavailableCheck,
+    /// How long answers usually take, for [`Transport::stall_limit`].
+    latency: Latency,
     /// Extra header on every request (the auth token), if any. Read
     /// without a lock, so a child may reuse the token it inherited.
     auth: ArcSwapOption<String>,
+}
+
+/// The shortest wait on one member before a repeatable request is sent
+/// to the next (calls on a healthy cluster take about a millisecond).
+const MIN_STALL: Duration = Duration::from_millis(500);
+
+/// A moving average of how long answers take (racy by design: an update
+/// lost between two threads costs nothing).
+#[derive(Default)]
+struct Latency {
+    micros: std::sync::atomic::AtomicU64,
+}
+
+impl Latency {
+    fn note(&self, took: Duration) {
+        let sample = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        let old = self.micros.load(Ordering::Relaxed);
+        let new = if old == 0 {
+            sample
+        } else {
+            (old * 7 + sample) / 8
+        };
+        self.micros.store(new, Ordering::Relaxed);
+    }
+
+    fn usual(&self) -> Duration {
+        Duration::from_micros(self.micros.load(Ordering::Relaxed))
+    }
+}
+
+thread_local! {
+    /// The member this thread's latest request went to: the one a wait
+    /// inside that request (a lock's) is waiting on.
+    static ASKING: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// How long a wait stays silent before its member is asked whether it
+/// still serves, and how long that member has to answer.
+const IDLE_CHECK_EVERY: Duration = Duration::from_secs(3);
+const IDLE_CHECK_LIMIT: Duration = Duration::from_secs(1);
+
+/// A question only a member that is part of its cluster's quorum can
+/// answer (a linearizable read): what a wait asks its member when silent.
+#[derive(Clone)]
+pub struct Probe {
+    pub method: Method,
+    pub path: String,
+    pub body: Vec<u8>,
+}
+
+/// A handle on the member list and its connections; clones share them
+/// (a wait's liveness check holds one).
+#[derive(Clone)]
+pub struct Transport(Arc<Inner>);
+
+impl std::ops::Deref for Transport {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
 }
 
 /// How a single attempt failed.
 enum AttemptError {
     /// The request never reached the server.
     NotSent(String),
-    /// Sent; the answer was lost or late, or said "cannot serve now".
+    /// Sent; the answer was lost, or said "cannot serve now".
     Lost(String),
+    /// Sent; no answer within the time allowed.
+    Stalled(String),
 }
 
 impl Transport {
@@ -268,17 +343,44 @@ impl Transport {
             .max_idle_age(Duration::from_secs(120))
             .user_agent(concat!("libetcdapi/", env!("CARGO_PKG_VERSION")))
             .build();
-        Ok(Transport {
+        Ok(Transport(Arc::new(Inner {
             agent: PerProcess::new(new_agent(&agent_config)),
             agent_config,
             servers,
             preferred: AtomicUsize::new(0),
             config,
             unavailable,
+            latency: Latency::default(),
             auth: ArcSwapOption::empty(),
-        })
+        })))
     }
 
+    /// Runs `wait`, an endless wait on member `member` (`None`: the one
+    /// this thread's request inside `wait` goes to). After every few
+    /// seconds of silence the member is asked `probe`; when it cannot
+    /// answer in time (cut off from its cluster, which would keep the
+    /// wait open and silent for ever), the wait's read fails as if the
+    /// connection had been cut, and `wait` carries on elsewhere. A
+    /// healthy wait costs one small request per `IDLE_CHECK_EVERY`.
+    pub fn while_serving<R>(
+        &self,
+        member: Option<usize>,
+        probe: Probe,
+        wait: impl FnOnce() -> R,
+    ) -> R {
+        let transport = self.clone();
+        let still_serving = move || {
+            let index = member.unwrap_or_else(|| ASKING.with(|a| a.get()));
+            let request = Request::new(probe.method, &probe.path, &probe.body)
+                .servers(Servers::Only(index))
+                .wait(Wait::Within(IDLE_CHECK_LIMIT));
+            transport.send(&request).is_ok()
+        };
+        socket::with_idle_check(IDLE_CHECK_EVERY, still_serving, wait)
+    }
+}
+
+impl Inner {
     pub fn config(&self) -> &Config {
         &self.config
     }
@@ -291,18 +393,82 @@ impl Transport {
     /// the servers tried; an "unavailable" answer counts as a failed
     /// attempt.
     pub fn send(&self, req: &Request) -> Result<Reply> {
-        self.failover(req, |server, _| {
+        // A request that may be repeated is not left waiting on one member
+        // for the whole time-out when it has waited far longer than calls
+        // usually take (a follower holding a write for a dead leader, a
+        // member cut off from the others): each member gets a short limit,
+        // doubled from round to round while some member was only slow (a
+        // large answer may just take long), up to the request time-out,
+        // and never past what the rounds of full time-outs would take.
+        let repeatable = req.retry == Retry::Always
+            && req.wait == Wait::Configured
+            && !matches!(req.servers, Servers::Only(_))
+            && self.servers.len() > 1;
+        if !repeatable {
+            return self.send_once(req).map_err(|(e, _)| e);
+        }
+        let full = self.config.request_timeout;
+        let deadline = Instant::now()
+            + (full + self.config.connect_timeout) * u32::try_from(self.servers.len()).unwrap_or(1);
+        let mut limit = self.stall_limit();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let round = Request {
+                wait: Wait::Within(limit.min(left.max(MIN_STALL))),
+                ..*req
+            };
+            match self.send_once(&round) {
+                Ok(reply) => return Ok(reply),
+                Err((e, true)) if limit < full && Instant::now() < deadline => {
+                    let _ = e;
+                    limit = (limit * 2).min(full);
+                }
+                Err((e, _)) => return Err(e),
+            }
+        }
+    }
+
+    /// One round of [`Transport::send`]; the error says whether some
+    /// attempt stalled (timed out after it was sent).
+    fn send_once(&self, req: &Request) -> std::result::Result<Reply, (Error, bool)> {
+        let started = Instant::now();
+        let reply = self.failover(req, |server, _| {
             let resp = self.run(server, req)?;
             let reply = self.read_reply(server, resp)?;
             self.usable(reply)
-        })
+        })?;
+        self.latency.note(started.elapsed());
+        Ok(reply)
+    }
+
+    /// How long a repeatable request waits on one member before the next
+    /// is asked: many times what calls usually take, never less than
+    /// `MIN_STALL`, never more than the request time-out.
+    fn stall_limit(&self) -> Duration {
+        (self.latency.usual() * 16)
+            .max(MIN_STALL)
+            .min(self.config.request_timeout)
     }
 
     /// Opens `req` as a stream: HTTP 200 gives the stream (its body not
     /// yet read); another answer is read whole.
     pub fn open(&self, req: &Request) -> Result<Opened> {
+        self.open_on(&self.agent(), req)
+    }
+
+    /// [`Transport::open`] on a connection of the stream's own (not one
+    /// from the session's pool), with the [`Interrupt`] that cuts it: for
+    /// a stream read by a thread that must be stopped however long the
+    /// server stays silent.
+    pub fn open_own(&self, req: &Request) -> Result<(Opened, Interrupt)> {
+        let agent = new_agent(&self.agent_config);
+        let opened = self.open_on(&agent, req)?;
+        Ok((opened, Interrupt(agent)))
+    }
+
+    fn open_on(&self, agent: &ureq::Agent, req: &Request) -> Result<Opened> {
         self.failover(req, |server, index| {
-            let resp = self.run(server, req)?;
+            let resp = self.run_on(agent, server, req)?;
             if resp.status().as_u16() == 200 {
                 let reader = resp.into_body().into_with_config().limit(u64::MAX).reader();
                 return Ok(Opened::Stream(Stream {
@@ -322,6 +488,7 @@ impl Transport {
             };
             self.usable(reply).map(Opened::Answer)
         })
+        .map_err(|(e, _)| e)
     }
 
     /// The one failover loop: tries `attempt` on the servers `req` names,
@@ -332,16 +499,20 @@ impl Transport {
         &self,
         req: &Request,
         mut attempt: impl FnMut(&Endpoint, usize) -> std::result::Result<T, AttemptError>,
-    ) -> Result<T> {
+    ) -> std::result::Result<T, (Error, bool)> {
         let n = self.servers.len();
         let (start, count) = match req.servers {
             Servers::Preferred => (self.preferred.load(Ordering::Relaxed), n),
             Servers::From(i) => (i, n),
             Servers::Only(i) if i < n => (i, 1),
-            Servers::Only(i) => return Err(Error::bad_argument(format!("no server number {i}"))),
+            Servers::Only(i) => {
+                return Err((Error::bad_argument(format!("no server number {i}")), false))
+            }
         };
         let mut failures = Vec::new();
+        let mut stalled = false;
         for index in (0..count).map(|k| (start + k) % n) {
+            ASKING.with(|a| a.set(index));
             match attempt(&self.servers[index], index) {
                 Ok(answer) => {
                     if !matches!(req.servers, Servers::Only(_)) {
@@ -350,19 +521,26 @@ impl Transport {
                     return Ok(answer);
                 }
                 Err(AttemptError::NotSent(m)) => failures.push(m),
-                Err(AttemptError::Lost(m)) if req.retry == Retry::IfNotSent => {
-                    return Err(Error::outcome_unknown(m))
+                Err(AttemptError::Lost(m) | AttemptError::Stalled(m))
+                    if req.retry == Retry::IfNotSent =>
+                {
+                    return Err((Error::outcome_unknown(m), false))
                 }
                 Err(AttemptError::Lost(m)) => failures.push(m),
+                Err(AttemptError::Stalled(m)) => {
+                    stalled = true;
+                    failures.push(m)
+                }
             }
         }
+        let failures = failures.join("; ");
         if matches!(req.servers, Servers::Only(_)) {
-            return Err(Error::unavailable(failures.join("; ")));
+            return Err((Error::unavailable(failures), stalled));
         }
-        Err(Error::unavailable(format!(
-            "no server answered: {}",
-            failures.join("; ")
-        )))
+        Err((
+            Error::unavailable(format!("no server answered: {failures}")),
+            stalled,
+        ))
     }
 
     /// A reply, unless it says the member cannot serve now.
@@ -376,6 +554,20 @@ impl Transport {
     /// Sends `req` to `server` once; the response's body is not read yet.
     fn run(
         &self,
+        server: &Endpoint,
+        req: &Request,
+    ) -> std::result::Result<ureq::http::Response<ureq::Body>, AttemptError> {
+        self.run_on(&self.agent(), server, req)
+    }
+
+    /// This process's agent (a child after fork() makes its own).
+    fn agent(&self) -> Arc<Owned<ureq::Agent>> {
+        self.agent.get(|_| new_agent(&self.agent_config))
+    }
+
+    fn run_on(
+        &self,
+        agent: &ureq::Agent,
         server: &Endpoint,
         req: &Request,
     ) -> std::result::Result<ureq::http::Response<ureq::Body>, AttemptError> {
@@ -396,20 +588,24 @@ impl Transport {
             }
         }
         match req.method {
-            Method::Post | Method::Put => self.dispatch(server, builder.body(req.body), req.wait),
-            Method::Get | Method::Delete => self.dispatch(server, builder.body(()), req.wait),
+            Method::Post | Method::Put => {
+                self.dispatch(agent, server, builder.body(req.body), req.wait)
+            }
+            Method::Get | Method::Delete => {
+                self.dispatch(agent, server, builder.body(()), req.wait)
+            }
         }
     }
 
     fn dispatch<B: ureq::AsSendBody>(
         &self,
+        agent: &ureq::Agent,
         server: &Endpoint,
         request: std::result::Result<ureq::http::Request<B>, ureq::http::Error>,
         wait: Wait,
     ) -> std::result::Result<ureq::http::Response<ureq::Body>, AttemptError> {
         let request =
             request.map_err(|e| AttemptError::NotSent(format!("{server}: bad request: {e}")))?;
-        let agent = self.agent.get(|_| new_agent(&self.agent_config));
         let request = match wait {
             Wait::Configured => request,
             Wait::Within(t) => agent
@@ -434,8 +630,14 @@ impl Transport {
     ) -> std::result::Result<Reply, AttemptError> {
         let status = resp.status().as_u16();
         let (parts, body) = resp.into_parts();
-        let body = read_limited(body.into_reader())
-            .map_err(|e| AttemptError::Lost(format!("{server}: reading the answer: {e}")))?;
+        let body = read_limited(body.into_reader()).map_err(|e| {
+            let msg = format!("{server}: reading the answer: {e}");
+            if e.kind() == std::io::ErrorKind::TimedOut {
+                AttemptError::Stalled(msg)
+            } else {
+                AttemptError::Lost(msg)
+            }
+        })?;
         Ok(Reply {
             status,
             headers: parts.headers,
@@ -458,10 +660,12 @@ impl Transport {
 /// from ureq's rustls connector on top.
 fn new_agent(config: &ureq::config::Config) -> ureq::Agent {
     use ureq::unversioned::transport::{Connector, RustlsConnector};
-    let connector = ()
-        .chain(socket::SocketConnector)
-        .chain(RustlsConnector::default());
-    ureq::Agent::with_parts(config.clone(), connector, socket::CachingResolver::default())
+    let connector = ().chain(socket::SocketConnector).chain(RustlsConnector::default());
+    ureq::Agent::with_parts(
+        config.clone(),
+        connector,
+        socket::CachingResolver::default(),
+    )
 }
 
 /// Reads a whole body, refusing one over `MAX_BODY_BYTES`.
@@ -476,7 +680,7 @@ fn read_limited(reader: impl Read) -> std::io::Result<Vec<u8>> {
     Ok(body)
 }
 
-impl Transport {
+impl Inner {
     fn classify(&self, server: &Endpoint, e: &ureq::Error) -> AttemptError {
         use std::io::ErrorKind::*;
         let msg = format!("{server}: {}", self.describe(server, e));
@@ -501,6 +705,7 @@ impl Transport {
             ureq::Error::Timeout(ureq::Timeout::Connect | ureq::Timeout::Resolve) => {
                 AttemptError::NotSent(msg)
             }
+            ureq::Error::Timeout(_) => AttemptError::Stalled(msg),
             ureq::Error::HostNotFound | ureq::Error::ConnectionFailed | ureq::Error::BadUri(_) => {
                 AttemptError::NotSent(msg)
             }

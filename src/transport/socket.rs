@@ -14,14 +14,15 @@ use std::fmt;
 use std::io::{self, Read, Write};
 use std::mem::MaybeUninit;
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use ureq::config::Config;
 use ureq::http::Uri;
 use ureq::unversioned::resolver::{ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::{
-    Buffers, ConnectionDetails, Connector, Either, LazyBuffers, NextTimeout, Transport,
+    Buffers, ConnectionDetails, Connector, Either, LazyBuffers, NextTimeout, ShutdownHandle,
+    Transport,
 };
 
 /// Read time-outs are set in steps of this much (rounded up), so that the
@@ -54,6 +55,12 @@ impl<In: Transport> Connector<In> for SocketConnector {
             match attempt {
                 Ok(stream) => {
                     stream.set_nodelay(true)?;
+                    let stream = Arc::new(stream);
+                    // So that the agent can cut it from another thread
+                    // (a stream read by a thread of its own is stopped so).
+                    (details.register_shutdown)(
+                        Arc::downgrade(&stream) as Weak<dyn ShutdownHandle>
+                    )?;
                     let config = details.config;
                     let buffers =
                         LazyBuffers::new(config.input_buffer_size(), config.output_buffer_size());
@@ -77,7 +84,7 @@ impl<In: Transport> Connector<In> for SocketConnector {
 
 /// One TCP connection.
 pub struct Socket {
-    stream: TcpStream,
+    stream: Arc<TcpStream>,
     buffers: LazyBuffers,
     /// Request bytes not yet written: sent in one write when the answer
     /// is awaited.
@@ -102,7 +109,7 @@ impl Socket {
             return Ok(());
         }
         // write_all goes on after an interrupted write (EINTR).
-        let result = (&self.stream).write_all(&self.pending);
+        let result = (&*self.stream).write_all(&self.pending);
         self.pending.clear();
         result
     }
@@ -114,6 +121,10 @@ impl Socket {
             let steps = t.as_nanos().div_ceil(TIMEOUT_STEP.as_nanos()).max(1);
             TIMEOUT_STEP * u32::try_from(steps).unwrap_or(u32::MAX)
         });
+        self.set_read_timeout_to(wanted)
+    }
+
+    fn set_read_timeout_to(&mut self, wanted: Option<Duration>) -> io::Result<()> {
         if self.read_timeout != Some(wanted) {
             self.stream.set_read_timeout(wanted)?;
             self.read_timeout = Some(wanted);
@@ -123,7 +134,10 @@ impl Socket {
 }
 
 fn timed_out(e: io::Error, timeout: NextTimeout) -> ureq::Error {
-    if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) {
+    if matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    ) {
         ureq::Error::Timeout(timeout.reason)
     } else {
         e.into()
@@ -143,18 +157,44 @@ impl Transport for Socket {
 
     fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
         let timeout = timeout.for_read();
-        self.set_read_timeout(timeout)
-            .and_then(|()| self.flush_pending())
-            .map_err(|e| timed_out(e, timeout))?;
+        // A wait with no end (a watch, a lock wait) with a liveness check
+        // installed wakes up now and then to run it.
+        let check_every = match timeout.not_zero() {
+            None => IDLE_CHECK.with(|c| c.borrow().as_ref().map(|c| c.every)),
+            Some(_) => None,
+        };
+        match check_every {
+            Some(every) => self.set_read_timeout_to(Some(every)),
+            None => self.set_read_timeout(timeout),
+        }
+        .and_then(|()| self.flush_pending())
+        .map_err(|e| timed_out(e, timeout))?;
         let started = Instant::now();
-        let input = self.buffers.input_append_buf();
         let amount = loop {
-            match (&self.stream).read(input) {
+            let input = self.buffers.input_append_buf();
+            match (&*self.stream).read(input) {
                 // A signal is no reason to fail: read on, within the time.
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {
-                    let left = timeout.not_zero().map(|t| t.saturating_sub(started.elapsed()));
+                    let left = timeout
+                        .not_zero()
+                        .map(|t| t.saturating_sub(started.elapsed()));
                     if left.is_some_and(|l| l.is_zero()) {
                         return Err(ureq::Error::Timeout(timeout.reason));
+                    }
+                }
+                Err(e)
+                    if check_every.is_some()
+                        && matches!(
+                            e.kind(),
+                            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                        ) =>
+                {
+                    if !run_idle_check() {
+                        return Err(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            "the member stopped serving while we waited",
+                        )
+                        .into());
                     }
                 }
                 other => break other.map_err(|e| timed_out(e, timeout))?,
@@ -176,11 +216,59 @@ impl Transport for Socket {
         // One peek that does not wait: nothing to read means alive; the
         // end of the stream, an error or bytes nobody asked for mean not.
         let mut byte = [MaybeUninit::<u8>::uninit()];
-        let peeked = socket2::SockRef::from(&self.stream)
+        let peeked = socket2::SockRef::from(&*self.stream)
             .recv_with_flags(&mut byte, libc::MSG_PEEK | libc::MSG_DONTWAIT);
-        self.pending.is_empty()
-            && matches!(peeked, Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+        self.pending.is_empty() && matches!(peeked, Err(e) if e.kind() == io::ErrorKind::WouldBlock)
     }
+}
+
+/// A check run while this thread waits without end on a member (a watch
+/// stream, a lock wait): a member cut off from the rest of its cluster
+/// keeps such a wait open and silent for ever, so the waiter asks now and
+/// then whether its member still serves, and gives the wait up if not.
+struct IdleCheck {
+    every: Duration,
+    still_serving: Box<dyn FnMut() -> bool>,
+}
+
+thread_local! {
+    static IDLE_CHECK: std::cell::RefCell<Option<IdleCheck>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `wait` with `still_serving` asked every `every` of silence on an
+/// endless read; when it answers false, the read fails (as a time-out) and
+/// `wait` sees its stream cut.
+pub fn with_idle_check<R>(
+    every: Duration,
+    still_serving: impl FnMut() -> bool + 'static,
+    wait: impl FnOnce() -> R,
+) -> R {
+    let before = IDLE_CHECK.with(|c| {
+        c.replace(Some(IdleCheck {
+            every,
+            still_serving: Box::new(still_serving),
+        }))
+    });
+    struct Restore(Option<Option<IdleCheck>>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let before = self.0.take().flatten();
+            IDLE_CHECK.with(|c| *c.borrow_mut() = before);
+        }
+    }
+    let _restore = Restore(Some(before));
+    wait()
+}
+
+/// Runs the installed check (taken out while it runs: it sends a request
+/// of its own, whose reads must not run it again).
+fn run_idle_check() -> bool {
+    let Some(mut check) = IDLE_CHECK.with(|c| c.borrow_mut().take()) else {
+        return true;
+    };
+    let serving = (check.still_serving)();
+    IDLE_CHECK.with(|c| *c.borrow_mut() = Some(check));
+    serving
 }
 
 /// Resolves host names: an IP literal (what etcd member lists usually
@@ -201,9 +289,16 @@ impl Resolver for CachingResolver {
         _: NextTimeout,
     ) -> Result<ResolvedSocketAddrs, ureq::Error> {
         let authority = uri.authority().ok_or(ureq::Error::HostNotFound)?;
-        let default_port = if uri.scheme_str() == Some("https") { 443 } else { 80 };
+        let default_port = if uri.scheme_str() == Some("https") {
+            443
+        } else {
+            80
+        };
         let port = authority.port_u16().unwrap_or(default_port);
-        let host = authority.host().trim_start_matches('[').trim_end_matches(']');
+        let host = authority
+            .host()
+            .trim_start_matches('[')
+            .trim_end_matches(']');
         let mut found = self.empty();
         if let Ok(ip) = host.parse::<IpAddr>() {
             found.push(SocketAddr::new(ip, port));

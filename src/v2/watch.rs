@@ -19,7 +19,7 @@ use super::wire::{code, decode, etcd_index, key_path};
 use crate::error::{Error, Result};
 use crate::keys::{children_prefix, watch_matches};
 use crate::protocol::Event;
-use crate::transport::{Opened, Request, Servers, Transport, Wait, MAX_BODY_BYTES};
+use crate::transport::{Method, Opened, Probe, Request, Servers, Transport, Wait, MAX_BODY_BYTES};
 
 /// What one wait gave.
 pub(super) enum Waited {
@@ -149,9 +149,17 @@ pub(super) fn wait(t: &Transport, path: &str, recursive: bool, index: u64) -> Re
             Ok(Opened::Stream(mut stream)) => {
                 let opened = Instant::now();
                 let mut body = Vec::new();
-                let read = (&mut stream.reader)
-                    .take(MAX_BODY_BYTES + 1)
-                    .read_to_end(&mut body);
+                let probe = Probe {
+                    method: Method::Get,
+                    path: format!("{path}?quorum=true"),
+                    body: Vec::new(),
+                };
+                let member = Some(stream.server_index);
+                let read = t.while_serving(member, probe, || {
+                    (&mut stream.reader)
+                        .take(MAX_BODY_BYTES + 1)
+                        .read_to_end(&mut body)
+                });
                 let failure = match read {
                     Ok(_) if body.len() as u64 > MAX_BODY_BYTES => {
                         return Err(Error::bad_response(format!(

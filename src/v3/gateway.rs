@@ -4,14 +4,15 @@
 //! through here.
 
 use serde::de::DeserializeOwned;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use super::auth::Auth;
+use super::json::encode;
 use super::status::{self, Status};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::servers::Endpoint;
-use crate::transport::{Reply, Request, Retry, Transport};
+use crate::transport::{Method, Probe, Reply, Request, Retry, Transport};
 
 pub struct Gateway {
     pub transport: Transport,
@@ -26,6 +27,11 @@ impl Gateway {
             transport: Transport::new(servers, config, member_unavailable)?,
             auth,
         })
+    }
+
+    /// True when the session logs in (it has a user and password).
+    pub fn has_credentials(&self) -> bool {
+        self.auth.is_some()
     }
 
     pub fn config(&self) -> &Config {
@@ -72,6 +78,17 @@ impl Gateway {
         }
         auth.renew(&self.transport, seen)?;
         send()
+    }
+}
+
+/// What a wait on `key` asks its member when silent: a linearizable
+/// count of `key`, which only a member in touch with its leader answers.
+pub fn probe(key: &[u8]) -> Probe {
+    let body = json!({"key": encode(key), "count_only": true});
+    Probe {
+        method: Method::Post,
+        path: "/v3/kv/range".into(),
+        body: serde_json::to_vec(&body).unwrap_or_default(),
     }
 }
 

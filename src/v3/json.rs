@@ -86,9 +86,26 @@ pub struct KeyValue {
     #[serde(deserialize_with = "bytes")]
     pub value: Vec<u8>,
     #[serde(deserialize_with = "int")]
+    pub create_revision: i64,
+    #[serde(deserialize_with = "int")]
     pub mod_revision: i64,
     #[serde(deserialize_with = "int")]
+    pub version: i64,
+    #[serde(deserialize_with = "int")]
     pub lease: i64,
+}
+
+impl From<KeyValue> for crate::kv::KeyValue {
+    fn from(kv: KeyValue) -> crate::kv::KeyValue {
+        crate::kv::KeyValue {
+            key: kv.key,
+            value: kv.value,
+            create_revision: kv.create_revision,
+            mod_revision: kv.mod_revision,
+            version: kv.version,
+            lease: kv.lease,
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -96,6 +113,8 @@ pub struct KeyValue {
 pub struct RangeResponse {
     pub header: Header,
     pub kvs: Vec<KeyValue>,
+    #[serde(deserialize_with = "int")]
+    pub count: i64,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -128,6 +147,9 @@ pub struct LeaseResponse {
     pub id: i64,
     #[serde(rename = "TTL", deserialize_with = "int")]
     pub ttl: i64,
+    /// `lease/timetolive` only: the TTL the lease was granted for.
+    #[serde(rename = "grantedTTL", deserialize_with = "int")]
+    pub granted_ttl: i64,
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::gateway::{reply_rejects_token, Gateway};
+use super::gateway::{probe, reply_rejects_token, Gateway};
 use super::json::encode;
 use super::status::{self, refusal};
 use super::{kv, lease};
@@ -48,9 +48,9 @@ pub fn lock(g: &Gateway, key: &[u8], ttl: u32) -> Result<String> {
 /// held by someone else. A cut connection (the member died) is repeated on
 /// the next server: the same lease asking again is the same waiter.
 fn wait_for_lock(g: &Gateway, key: &[u8], lease: i64) -> Result<()> {
-    let body =
-        serde_json::to_vec(&json!({"name": encode(&lock_name(key)), "lease": lease.to_string()}))
-            .expect("json");
+    let name = lock_name(key);
+    let body = serde_json::to_vec(&json!({"name": encode(&name), "lease": lease.to_string()}))
+        .expect("json");
     let mut start = None;
     let mut failures = 0;
     loop {
@@ -58,7 +58,10 @@ fn wait_for_lock(g: &Gateway, key: &[u8], lease: i64) -> Result<()> {
             .wait(Wait::Stream(None))
             .servers(start.map_or(Servers::Preferred, Servers::From));
         let opened = g.authorized(
-            || g.transport.open(&request),
+            || {
+                g.transport
+                    .while_serving(None, probe(&name), || g.transport.open(&request))
+            },
             |o| matches!(o, Opened::Answer(reply) if reply_rejects_token(reply)),
         );
         let failure = match opened {

@@ -2,8 +2,10 @@
 //!
 //! Layout: `gateway` calls the gateway (with `auth`'s login around it) and
 //! `status` reads its answers; `json` holds the wire types. On top of
-//! them: `kv` (get, set, compare-and-swap, delete), `lease`, `lock`,
-//! `watch` (kept streams, reconnects) and `maintenance` (the leader).
+//! them: `kv` (get, set, compare-and-swap, delete), `lease` (and the
+//! threads keeping leases alive), `lock`, `watch` (kept streams,
+//! reconnects), `maintenance` (the leader), and `revisions` (the extended
+//! API's key/value calls).
 
 mod auth;
 mod gateway;
@@ -12,26 +14,36 @@ mod kv;
 mod lease;
 mod lock;
 mod maintenance;
+mod revisions;
 mod status;
 mod watch;
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use gateway::Gateway;
 
 use crate::config::Config;
 use crate::error::Result;
-use crate::protocol::{Event, Protocol};
+use crate::kv::{Changes, Deleted, KeyValue, LeaseTime, Listing};
+use crate::protocol::{Event, Extended, LeaseKeeper, Protocol};
 use crate::servers::Endpoint;
 
 pub struct V3 {
-    gateway: Gateway,
+    /// Shared with the threads keeping leases alive.
+    gateway: Arc<Gateway>,
+    /// `etcd_watch`'s streams.
     watches: watch::Streams,
+    /// `watch_events`' streams (each read by a thread of its own).
+    events: watch::Streams,
 }
 
 impl V3 {
     pub fn new(servers: Vec<Endpoint>, config: Config) -> Result<V3> {
         Ok(V3 {
-            gateway: Gateway::new(servers, config)?,
+            gateway: Arc::new(Gateway::new(servers, config)?),
             watches: watch::Streams::default(),
+            events: watch::Streams::default(),
         })
     }
 }
@@ -71,5 +83,64 @@ impl Protocol for V3 {
 
     fn unlock(&self, key: &[u8], index: &str) -> Result<()> {
         lock::unlock(&self.gateway, key, index)
+    }
+
+    fn extended(&self) -> Option<&dyn Extended> {
+        Some(self)
+    }
+}
+
+impl Extended for V3 {
+    fn get_kv(&self, key: &[u8]) -> Result<(Option<KeyValue>, i64)> {
+        revisions::get_kv(&self.gateway, key)
+    }
+
+    fn list(&self, prefix: &[u8]) -> Result<Listing> {
+        revisions::list(&self.gateway, prefix)
+    }
+
+    fn put(&self, key: &[u8], value: &[u8], lease: i64) -> Result<i64> {
+        revisions::put(&self.gateway, key, value, lease)
+    }
+
+    fn put_if(&self, key: &[u8], value: &[u8], lease: i64, if_revision: i64) -> Result<i64> {
+        revisions::put_if(&self.gateway, key, value, lease, if_revision)
+    }
+
+    fn delete_if(&self, key: &[u8], if_revision: Option<i64>) -> Result<i64> {
+        revisions::delete_if(&self.gateway, key, if_revision)
+    }
+
+    fn delete_prefix(&self, prefix: &[u8]) -> Result<Deleted> {
+        revisions::delete_prefix(&self.gateway, prefix)
+    }
+
+    fn watch_events(
+        &self,
+        prefix: &[u8],
+        from: Option<i64>,
+        timeout: Option<Duration>,
+    ) -> Result<Changes> {
+        watch::watch_events(&self.gateway, &self.events, prefix, from, timeout)
+    }
+
+    fn lease_grant(&self, ttl: i64) -> Result<i64> {
+        lease::grant_secs(&self.gateway, ttl)
+    }
+
+    fn lease_keepalive(&self, id: i64) -> Result<i64> {
+        lease::refresh(&self.gateway, id)
+    }
+
+    fn lease_keep(&self, id: i64) -> Result<Box<dyn LeaseKeeper>> {
+        Ok(Box::new(lease::keep(&self.gateway, id)?))
+    }
+
+    fn lease_ttl(&self, id: i64) -> Result<LeaseTime> {
+        lease::time_to_live(&self.gateway, id)
+    }
+
+    fn lease_revoke(&self, id: i64) -> Result<()> {
+        lease::revoke_known(&self.gateway, id)
     }
 }

@@ -141,12 +141,23 @@ pub fn rejects_token(text: &str) -> bool {
 }
 
 /// What to add to a refusal for want of a login.
+pub const LOGIN_HINT: &str =
+    " (etcd wants a user and password: set ETCDAPI_USER and ETCDAPI_PASSWORD)";
+
+/// [`LOGIN_HINT`] when etcd's words say the request came without a login.
 pub fn hint(text: &str) -> &'static str {
     if text.contains("user name is empty") {
-        " (etcd wants a user and password: set ETCDAPI_USER and ETCDAPI_PASSWORD)"
+        LOGIN_HINT
     } else {
         ""
     }
+}
+
+/// True when a watch's cancel reason is a permission refusal. etcd 3.5
+/// cancels a watch opened with an expired token, or with none, this way
+/// (3.4 says "invalid auth token" / "user name is empty").
+pub fn denied(reason: &str) -> bool {
+    reason.contains("PermissionDenied") || reason.contains("permission denied")
 }
 
 impl From<Status> for Error {

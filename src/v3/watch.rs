@@ -5,29 +5,39 @@
 //! `from = last + 1` reads on from the same stream instead of paying a
 //! request per event. A stream cut by a dying member is reopened on the
 //! next server from the revision after the last one delivered.
+//!
+//! `etcd_watch` waits for ever and reads its stream on the caller's
+//! thread. `watch_events` honours a time-out: its stream is read by a
+//! thread of its own into a channel, so a caller can stop waiting and a
+//! change arriving just after is kept for the next call; the stream has
+//! a connection of its own, cut when the stream is dropped.
 
 use std::collections::VecDeque;
+use std::sync::mpsc;
 use std::sync::Mutex;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use serde_json::json;
 
-use super::gateway::Gateway;
-use super::json::{bytes, encode, int, Header};
-use super::status::{hint, rejects_token};
+use super::gateway::{probe, Gateway};
+use super::json::{encode, int, Header, KeyValue};
+use super::status::{denied, hint, rejects_token, LOGIN_HINT};
 use crate::error::{Error, ErrorKind, Result};
 use crate::keys::{children_prefix, prefix_range_end, watch_matches};
+use crate::kv::{Changes, WatchEvent};
 use crate::process::PerProcess;
 use crate::protocol::Event;
-use crate::transport::{Request, Servers, Stream, Wait};
+use crate::transport::{Interrupt, Opened, Probe, Request, Servers, Stream, Transport, Wait};
 
 /// Streams parked between calls. A few, so that threads (or one thread)
 /// watching different prefixes keep theirs; the oldest goes first.
 const MAX_PARKED: usize = 8;
 
 pub struct Streams {
-    /// This process's streams: a child never reads a stream it inherited.
+    /// This process's streams: a child after fork() never reads, cuts or
+    /// joins a stream it inherited (see [`PerProcess`]).
     parked: PerProcess<Mutex<Vec<WatchStream>>>,
 }
 
@@ -52,12 +62,15 @@ impl Streams {
     }
 
     fn park(&self, stream: WatchStream) {
-        let parked = self.parked.get(|_| Mutex::default());
-        let mut parked = parked.lock().unwrap_or_else(|e| e.into_inner());
-        if parked.len() >= MAX_PARKED {
-            parked.remove(0);
-        }
-        parked.push(stream);
+        let evicted = {
+            let parked = self.parked.get(|_| Mutex::default());
+            let mut parked = parked.lock().unwrap_or_else(|e| e.into_inner());
+            let evicted = (parked.len() >= MAX_PARKED).then(|| parked.remove(0));
+            parked.push(stream);
+            evicted
+        };
+        // Dropped outside the lock: a threaded stream waits for its reader.
+        drop(evicted);
     }
 }
 
@@ -68,8 +81,115 @@ struct WatchStream {
     /// last change handed out (or past the creation revision).
     next: i64,
     /// Changes received, matching `prefix`, not yet handed out.
-    pending: VecDeque<Event>,
-    stream: Stream,
+    pending: VecDeque<WatchEvent>,
+    feed: Feed,
+    /// The server the stream is on (index in the list, and its name).
+    server_index: usize,
+    server: String,
+    /// The session logs in (for the hint on a refusal).
+    logged_in: bool,
+}
+
+/// One read from a stream: a message, or `Ok(None)` when it ended.
+type Read = Result<Option<WatchResponse>>;
+
+/// Where a stream's messages come from.
+enum Feed {
+    /// Read on the caller's thread, without a time-out.
+    Direct(Stream),
+    /// Read by a thread of its own (see [`Reader`]).
+    Threaded(Reader),
+}
+
+impl Feed {
+    /// The next read; `None` when `deadline` passed first (the message,
+    /// when it comes, waits for the next call). A direct read asks the
+    /// stream's member now and then whether it still serves.
+    fn next(&mut self, watch: &Watched, deadline: Option<Instant>) -> Option<Read> {
+        match self {
+            Feed::Direct(stream) => Some(watch.read(stream)),
+            Feed::Threaded(reader) => reader.next(deadline),
+        }
+    }
+
+    fn threaded(&self) -> bool {
+        matches!(self, Feed::Threaded(_))
+    }
+}
+
+/// A thread reading a stream into a channel. Dropping it cuts the
+/// stream's connection (a read blocked on a silent server returns), and
+/// waits for the thread.
+struct Reader {
+    messages: Option<mpsc::Receiver<Read>>,
+    interrupt: Option<Interrupt>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// Messages a reader holds before it stops reading (and TCP pushes back).
+const READ_AHEAD: usize = 64;
+
+/// What a stream's reads need to watch over its member: the transport and
+/// the question a silent member is asked (see [`Transport::while_serving`]).
+struct Watched {
+    transport: Transport,
+    probe: Probe,
+    member: usize,
+}
+
+impl Watched {
+    fn read(&self, stream: &mut Stream) -> Read {
+        self.transport
+            .while_serving(Some(self.member), self.probe.clone(), || {
+                read_message(stream)
+            })
+    }
+}
+
+impl Reader {
+    fn start(mut stream: Stream, interrupt: Interrupt, watched: Watched) -> Result<Reader> {
+        let (send, messages) = mpsc::sync_channel(READ_AHEAD);
+        let thread = std::thread::Builder::new()
+            .name("etcd-watch".into())
+            .spawn(move || loop {
+                let read = watched.read(&mut stream);
+                let last = !matches!(read, Ok(Some(_)));
+                if send.send(read).is_err() || last {
+                    return;
+                }
+            })
+            .map_err(|e| Error::unavailable(format!("cannot start a watch thread: {e}")))?;
+        Ok(Reader {
+            messages: Some(messages),
+            interrupt: Some(interrupt),
+            thread: Some(thread),
+        })
+    }
+
+    fn next(&mut self, deadline: Option<Instant>) -> Option<Read> {
+        let messages = self.messages.as_ref()?;
+        // The reader gone without a word is a stream that ended.
+        match deadline {
+            None => Some(messages.recv().unwrap_or(Ok(None))),
+            Some(d) => match messages.recv_timeout(d.saturating_duration_since(Instant::now())) {
+                Ok(read) => Some(read),
+                Err(mpsc::RecvTimeoutError::Timeout) => None,
+                Err(mpsc::RecvTimeoutError::Disconnected) => Some(Ok(None)),
+            },
+        }
+    }
+}
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        drop(self.messages.take());
+        if let Some(interrupt) = self.interrupt.take() {
+            interrupt.now();
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -88,47 +208,91 @@ struct WatchResponse {
     #[serde(deserialize_with = "int")]
     compact_revision: i64,
     cancel_reason: String,
-    events: Vec<WatchEvent>,
+    events: Vec<EventMessage>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
-struct WatchEvent {
+struct EventMessage {
     #[serde(rename = "type")]
     kind: String,
-    kv: EventKv,
+    kv: KeyValue,
 }
 
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct EventKv {
-    #[serde(deserialize_with = "bytes")]
-    key: Vec<u8>,
-    #[serde(deserialize_with = "bytes")]
-    value: Vec<u8>,
-    #[serde(deserialize_with = "int")]
-    mod_revision: i64,
-}
-
+/// The first change to `prefix` or below it at revision >= `from`.
 pub fn watch(g: &Gateway, streams: &Streams, prefix: &[u8], from: Option<i64>) -> Result<Event> {
     let mut ws = match from.and_then(|f| streams.take(prefix, f)) {
         Some(ws) => ws,
-        None => open(g, prefix, from, None)?,
+        None => open(g, prefix, from, None, false)?,
     };
+    fill(g, &mut ws, None)?;
+    let Some(WatchEvent { deleted, kv }) = ws.pending.pop_front() else {
+        return Err(Error::bad_response("watch: no change after waiting"));
+    };
+    ws.next = kv.mod_revision + 1;
+    streams.park(ws);
+    Ok(Event {
+        key: kv.key,
+        value: (!deleted).then_some(kv.value),
+        revision: kv.mod_revision,
+    })
+}
+
+/// All the changes of the first revision >= `from` to `prefix` or below
+/// it; `TimedOut` once `timeout` has passed (the stream is kept).
+pub fn watch_events(
+    g: &Gateway,
+    streams: &Streams,
+    prefix: &[u8],
+    from: Option<i64>,
+    timeout: Option<Duration>,
+) -> Result<Changes> {
+    let deadline = timeout.map(|t| Instant::now() + t);
+    let mut ws = match from.and_then(|f| streams.take(prefix, f)) {
+        Some(ws) => ws,
+        None => open(g, prefix, from, None, true)?,
+    };
+    if !fill(g, &mut ws, deadline)? {
+        streams.park(ws);
+        return Err(Error::timed_out(format!(
+            "no change below {} within {} ms",
+            String::from_utf8_lossy(prefix),
+            timeout.unwrap_or_default().as_millis()
+        )));
+    }
+    let revision = ws.pending.front().map_or(0, |e| e.kv.mod_revision);
+    let mut events = Vec::new();
+    while let Some(e) = ws.pending.pop_front() {
+        if e.kv.mod_revision != revision {
+            ws.pending.push_front(e);
+            break;
+        }
+        events.push(e);
+    }
+    ws.next = revision + 1;
+    streams.park(ws);
+    Ok(Changes { events, revision })
+}
+
+/// Waits until `ws` holds a change, reopening a cut stream elsewhere from
+/// the first revision not yet handed out; false when `deadline` passed
+/// first.
+fn fill(g: &Gateway, ws: &mut WatchStream, deadline: Option<Instant>) -> Result<bool> {
     // Streams that die young, one after another, are a server that cannot
     // serve a watch, not a member that went away: give up after a few.
     let mut quick_cuts = 0;
     let mut opened = Instant::now();
     let young = g.config().request_timeout;
-    loop {
-        if let Some(event) = ws.pending.pop_front() {
-            ws.next = event.revision + 1;
-            streams.park(ws);
-            return Ok(event);
-        }
-        match read_message(&mut ws.stream) {
-            Ok(Some(msg)) => absorb(&mut ws, msg)?,
-            Ok(None) | Err(_) => {
+    let mut watched = Watched {
+        transport: g.transport.clone(),
+        probe: probe(&ws.prefix),
+        member: ws.server_index,
+    };
+    while ws.pending.is_empty() {
+        match ws.feed.next(&watched, deadline) {
+            None => return Ok(false),
+            Some(Ok(Some(msg))) => absorb(ws, msg)?,
+            Some(Ok(None) | Err(_)) => {
                 quick_cuts = if opened.elapsed() < young {
                     quick_cuts + 1
                 } else {
@@ -137,41 +301,51 @@ pub fn watch(g: &Gateway, streams: &Streams, prefix: &[u8], from: Option<i64>) -
                 if quick_cuts > 2 * g.transport.servers().len() {
                     return Err(Error::unavailable(format!(
                         "{}: watch stream cut {quick_cuts} times in a row",
-                        ws.stream.server
+                        ws.server
                     )));
                 }
-                // The member went away mid-stream: carry on elsewhere from
-                // the first revision not yet handed out.
-                let after = ws.stream.server_index + 1;
-                ws = reopen(g, prefix, ws.next, after)?;
+                // The member went away mid-stream: carry on elsewhere.
+                let after = ws.server_index + 1;
+                *ws = reopen(g, &ws.prefix, ws.next, after, ws.feed.threaded())?;
+                watched.member = ws.server_index;
                 opened = Instant::now();
             }
         }
     }
+    Ok(true)
 }
 
 /// What opening a watch stream gave: a live stream, or etcd's cancel.
 enum Opening {
     Ready(WatchStream),
-    Canceled(Stream, WatchResponse),
+    Canceled(String, WatchResponse),
 }
 
 /// Opens a stream on `prefix` from `from` (`None`: from now), starting
-/// with server `start` (or the preferred one). A watch canceled for its
-/// token (expired) is opened again, once, with a new one.
+/// with server `start` (or the preferred one); `threaded`: read by a
+/// thread of its own. A watch canceled for its token (expired) is opened
+/// again, once, with a new one.
 fn open(
     g: &Gateway,
     prefix: &[u8],
     from: Option<i64>,
     start: Option<usize>,
+    threaded: bool,
 ) -> Result<WatchStream> {
+    // A session with credentials whose watch is refused permission logs
+    // in again once (etcd 3.5 refuses a watch with an expired token this
+    // way); refused again, it is a real refusal.
+    let logged_in = g.has_credentials();
     let opening = g.authorized(
-        || open_once(g, prefix, from, start),
-        |o| matches!(o, Opening::Canceled(_, m) if rejects_token(&m.cancel_reason)),
+        || open_once(g, prefix, from, start, threaded),
+        |o| {
+            matches!(o, Opening::Canceled(_, m)
+                if rejects_token(&m.cancel_reason) || (logged_in && denied(&m.cancel_reason)))
+        },
     )?;
     match opening {
         Opening::Ready(ws) => Ok(ws),
-        Opening::Canceled(stream, m) => Err(canceled(&stream, &m)),
+        Opening::Canceled(server, m) => Err(canceled(&server, &m, logged_in)),
     }
 }
 
@@ -180,6 +354,7 @@ fn open_once(
     prefix: &[u8],
     from: Option<i64>,
     start: Option<usize>,
+    threaded: bool,
 ) -> Result<Opening> {
     let (key, range_end) = watch_range(prefix);
     let mut create = json!({"key": encode(&key), "range_end": encode(&range_end)});
@@ -190,12 +365,18 @@ fn open_once(
     let request = Request::post("/v3/watch", &body)
         .wait(Wait::Stream(Some(g.config().request_timeout)))
         .servers(start.map_or(Servers::Preferred, Servers::From));
-    let mut stream = g.transport.open(&request)?.into_stream()?;
+    let (opened, interrupt) = if threaded {
+        let (opened, interrupt) = g.transport.open_own(&request)?;
+        (opened, Some(interrupt))
+    } else {
+        (g.transport.open(&request)?, None)
+    };
+    let mut stream = Opened::into_stream(opened)?;
     // The first message confirms the watch and tells the current revision.
     let created = loop {
         match read_message(&mut stream) {
             Ok(Some(m)) if m.created => break m,
-            Ok(Some(m)) if m.canceled => return Ok(Opening::Canceled(stream, m)),
+            Ok(Some(m)) if m.canceled => return Ok(Opening::Canceled(stream.server, m)),
             Ok(Some(_)) => continue,
             Ok(None) => {
                 return Err(Error::unavailable(format!(
@@ -207,14 +388,28 @@ fn open_once(
         }
     };
     if created.canceled {
-        return Ok(Opening::Canceled(stream, created));
+        return Ok(Opening::Canceled(stream.server, created));
     }
-    let next = from.unwrap_or(created.header.revision + 1);
+    let (server_index, server) = (stream.server_index, stream.server.clone());
+    let feed = match interrupt {
+        Some(interrupt) => {
+            let watched = Watched {
+                transport: g.transport.clone(),
+                probe: probe(prefix),
+                member: server_index,
+            };
+            Feed::Threaded(Reader::start(stream, interrupt, watched)?)
+        }
+        None => Feed::Direct(stream),
+    };
     let mut ws = WatchStream {
         prefix: prefix.to_vec(),
-        next,
+        next: from.unwrap_or(created.header.revision + 1),
         pending: VecDeque::new(),
-        stream,
+        feed,
+        server_index,
+        server,
+        logged_in: g.has_credentials(),
     };
     absorb(&mut ws, created)?;
     Ok(Opening::Ready(ws))
@@ -223,11 +418,17 @@ fn open_once(
 /// Reopens a cut stream from revision `next`, trying the servers after
 /// the one that failed, for up to one request time-out (a member that has
 /// just died may take an election to be replaced).
-fn reopen(g: &Gateway, prefix: &[u8], next: i64, after: usize) -> Result<WatchStream> {
+fn reopen(
+    g: &Gateway,
+    prefix: &[u8],
+    next: i64,
+    after: usize,
+    threaded: bool,
+) -> Result<WatchStream> {
     let deadline = Instant::now() + g.config().request_timeout;
     let mut start = after;
     loop {
-        match open(g, prefix, Some(next), Some(start)) {
+        match open(g, prefix, Some(next), Some(start), threaded) {
             Ok(ws) => return Ok(ws),
             Err(e) if e.is_refusal() => return Err(e),
             Err(e) if Instant::now() >= deadline => {
@@ -254,33 +455,29 @@ fn watch_range(prefix: &[u8]) -> (Vec<u8>, Vec<u8>) {
 /// Takes one message's events into the stream's pending queue.
 fn absorb(ws: &mut WatchStream, msg: WatchResponse) -> Result<()> {
     if msg.canceled {
-        return Err(canceled(&ws.stream, &msg));
+        return Err(canceled(&ws.server, &msg, ws.logged_in));
     }
     for ev in msg.events {
         if ev.kv.mod_revision < ws.next || !watch_matches(&ws.prefix, &ev.kv.key) {
             continue;
         }
-        let value = if ev.kind == "DELETE" {
-            None
-        } else {
-            Some(ev.kv.value)
-        };
-        ws.pending.push_back(Event {
-            key: ev.kv.key,
-            value,
-            revision: ev.kv.mod_revision,
-        });
+        let deleted = ev.kind == "DELETE";
+        let mut kv = crate::kv::KeyValue::from(ev.kv);
+        if deleted {
+            kv.value.clear();
+        }
+        ws.pending.push_back(WatchEvent { deleted, kv });
     }
     Ok(())
 }
 
-fn canceled(stream: &Stream, msg: &WatchResponse) -> Error {
+fn canceled(server: &str, msg: &WatchResponse, logged_in: bool) -> Error {
     if msg.compact_revision > 0 {
         return Error::new(
             ErrorKind::Compacted,
             format!(
-                "{}: the requested revision has been compacted; the oldest available is {}",
-                stream.server, msg.compact_revision
+                "{server}: the requested revision has been compacted; the oldest available is {}",
+                msg.compact_revision
             ),
         );
     }
@@ -289,9 +486,15 @@ fn canceled(stream: &Stream, msg: &WatchResponse) -> Error {
     } else {
         &msg.cancel_reason
     };
+    if denied(reason) {
+        let hint = if logged_in { "" } else { LOGIN_HINT };
+        return Error::new(
+            ErrorKind::PermissionDenied,
+            format!("{server}: watch canceled by the server: {reason}{hint}"),
+        );
+    }
     Error::refused(format!(
-        "{}: watch canceled by the server: {reason}{}",
-        stream.server,
+        "{server}: watch canceled by the server: {reason}{}",
         hint(reason)
     ))
 }
