@@ -3,8 +3,12 @@
 #   make check    every test (Rust + C harness over v3 and v2) against a throwaway local etcd,
 #                 on etcd 3.4.23 and again on etcd 3.5.1
 #   make demo     the example CLI through every call against a throwaway etcd
+<<<<<<< HEAD
 #   make bench    throughput and latency figures, v3 and v2 (no pass/fail)
 #   make install  stripped libraries, header, pkg-config, CMake package, man pages (make uninstall)
+=======
+#   make bench    throughput, latency and client CPU figures, v3 and v2, http and https (no pass/fail)
+>>>>>>> connections-tests
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
@@ -73,7 +77,7 @@ $(B)/libetcdapi.a: $(REL)/libetcdapi.a | $(B)
 # secure, which share c-tests/check.c (reporting, watchdog, keys).
 CPROG_FLAGS = $(CFLAGS) $(WARN) -std=c99 -D_POSIX_C_SOURCE=200809L -Iinclude
 CHECK_SRC   := c-tests/check.c c-tests/check.h
-HARNESS_SRC := $(addprefix c-tests/harness/,main.c kv.c interop.c v2.c watch.c lock.c procs.c extended.c)
+HARNESS_SRC := $(addprefix c-tests/harness/,main.c kv.c interop.c v2.c watch.c lock.c fork.c procs.c extended.c)
 
 $(B)/%: c-tests/%.c include/etcd-api.h $(B)/libetcdapi.so
 	$(CC) $(CPROG_FLAGS) -o $@ $< $(LINK)
@@ -141,17 +145,20 @@ test-leader-v2: $(B)/leader
 # The C harness under valgrind: no invalid access, nothing definitely lost,
 # every string we returned released by the caller's free().
 VALGRIND := valgrind --error-exitcode=99 --leak-check=full --show-leak-kinds=definite \
-            --errors-for-leak-kinds=definite --track-origins=yes
+            --errors-for-leak-kinds=definite --track-origins=yes --num-callers=40 \
+            --suppressions=c-tests/memcheck.supp
 memcheck: $(B)/harness
 	@command -v valgrind >/dev/null || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y valgrind; }
-	ETCDAPI_PROTOCOL=v3 $(ETCDLOCAL) run -- $(VALGRIND) $(B)/harness
+	ETCDAPI_PROTOCOL=v3 ETCDAPI_TEST_VALGRIND=1 $(ETCDLOCAL) run -- $(VALGRIND) $(B)/harness
 
 demo: all
 	$(ETCDLOCAL) run -- c-tests/demo.sh $(B)/etcd-test
 
-# One etcd: the C bench over v3, then over v2, then etcd's own cost (curl).
+# One etcd: the C bench over v3, then over v2, then etcd's own cost (curl);
+# then the same over https (v3, client certificates), on an etcd of its own.
 bench: all
 	$(ETCDLOCAL) run -- sh -c "ETCDAPI_PROTOCOL=v3 $(B)/bench && ETCDAPI_PROTOCOL=v2 $(B)/bench && c-tests/bench-curl.sh"
+	ETCDAPI_TEST_TLS=1 $(ETCDLOCAL) run -- sh -c "ETCDAPI_PROTOCOL=v3 $(B)/bench && c-tests/bench-curl.sh"
 
 # ---- install / uninstall (man pages, CMake package, lean libraries) ----
 # make install [PREFIX=/usr/local] [DESTDIR=] [LIBDIR=] [INCDIR=] [MANDIR=] [STRIP=0]
