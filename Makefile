@@ -3,12 +3,8 @@
 #   make check    every test (Rust + C harness over v3 and v2) against a throwaway local etcd,
 #                 on etcd 3.4.23 and again on etcd 3.5.1
 #   make demo     the example CLI through every call against a throwaway etcd
-<<<<<<< HEAD
-#   make bench    throughput and latency figures, v3 and v2 (no pass/fail)
-#   make install  stripped libraries, header, pkg-config, CMake package, man pages (make uninstall)
-=======
 #   make bench    throughput, latency and client CPU figures, v3 and v2, http and https (no pass/fail)
->>>>>>> connections-tests
+#   make install  stripped libraries, header, pkg-config, CMake package, man pages (make uninstall)
 
 PREFIX  ?= /usr/local
 DESTDIR ?=

@@ -449,6 +449,8 @@ void test_connections_shared(etcd_session s)
     alone_settings(1, 1);
     after = socket_count();
     CHECK_INT_EQ(good, 200, "open + get + close alone, 200 times: right values");
+    record(fresh <= 2, __FILE__, __LINE__,
+           "200 sessions opened and closed alone used %d new connection(s), want <= 2", fresh);
     record(after <= before + 2, __FILE__, __LINE__,
            "sockets after 200 open + get + close alone: %d, before %d, want <= before + 2",
            after, before);
