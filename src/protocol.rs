@@ -43,6 +43,10 @@ pub trait Protocol: Send + Sync {
     fn unlock(&self, key: &[u8], index: &str) -> Result<()>;
     /// The extended API (revisions, prefixes, conditional writes, leases),
     /// when this protocol has it: etcd v3 only.
+    /// The last session using this object closed: drop what only
+    /// sessions need (parked watch streams); connections stay pooled.
+    fn release_streams(&self) {}
+
     fn extended(&self) -> Option<&dyn Extended> {
         None
     }

@@ -5,8 +5,10 @@
 //! certificate parse and login every time. Sessions that name the same
 //! servers with the same time-outs, TLS files and user share one protocol
 //! object: its connections, parsed certificates, auth token and parked
-//! watch streams. It lives while a session holds it; closing the last
-//! session closes its connections. A session released with `free()`
+//! watch streams. It lives while a session holds it, and for two minutes
+//! after the last one closed (without that session's parked watch
+//! streams): a program that opens and closes a session per call finds its
+//! connections again. A session released with `free()`
 //! instead of `etcd_close` keeps its object alive, and the next session
 //! with the same settings picks it up again, so such a program keeps a
 //! bounded set of connections rather than leaking one per session.
@@ -14,6 +16,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::{Duration, Instant};
 
 use crate::config::{Config, ProtocolKind};
 use crate::error::Result;
@@ -58,7 +61,19 @@ impl Key {
     }
 }
 
-type Registry = Mutex<HashMap<Key, Weak<dyn Protocol>>>;
+/// How long a protocol object outlives its last session: what a program
+/// that opens a session per call needs to find it again, as long as ureq
+/// keeps an idle connection.
+const LINGER: Duration = Duration::from_secs(120);
+
+/// One set of settings: the object while sessions use it, and the object
+/// kept after its last session closed (with the time it closed).
+struct Entry {
+    live: Weak<dyn Protocol>,
+    kept: Option<(Arc<dyn Protocol>, Instant)>,
+}
+
+type Registry = Mutex<HashMap<Key, Entry>>;
 
 /// This process's registry (a child starts an empty one: the parent's
 /// lock may have been held at the fork).
@@ -69,8 +84,22 @@ fn registry() -> Arc<crate::process::Owned<Registry>> {
         .get(|_| Mutex::default())
 }
 
-/// The protocol object for `servers` with `config`: the one a live
-/// session already uses, or a new one made by `make`.
+/// Takes out of `entries` what no session uses and nobody asked for in
+/// `LINGER`, to be dropped by the caller outside the lock (dropping closes
+/// connections and joins threads).
+fn expired(entries: &mut HashMap<Key, Entry>) -> Vec<Arc<dyn Protocol>> {
+    let mut gone = Vec::new();
+    for entry in entries.values_mut() {
+        if entry.kept.as_ref().is_some_and(|(_, since)| since.elapsed() >= LINGER) {
+            gone.extend(entry.kept.take().map(|(p, _)| p));
+        }
+    }
+    entries.retain(|_, e| e.kept.is_some() || e.live.strong_count() > 0);
+    gone
+}
+
+/// The protocol object for `servers` with `config`: the one a session
+/// uses or recently used, or a new one made by `make`.
 pub fn protocol(
     servers: Vec<Endpoint>,
     config: Config,
@@ -78,12 +107,51 @@ pub fn protocol(
 ) -> Result<Arc<dyn Protocol>> {
     let key = Key::new(&servers, &config);
     let registry = registry();
-    let mut live = registry.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(shared) = live.get(&key).and_then(Weak::upgrade) {
-        return Ok(shared);
+    let mut entries = registry.lock().unwrap_or_else(|e| e.into_inner());
+    let gone = expired(&mut entries);
+    let found = entries.get(&key).and_then(|e| e.live.upgrade());
+    let shared = match found {
+        Some(shared) => shared,
+        None => {
+            let made = make(servers, config)?;
+            entries.insert(
+                key,
+                Entry {
+                    live: Arc::downgrade(&made),
+                    kept: None,
+                },
+            );
+            made
+        }
+    };
+    drop(entries);
+    drop(gone);
+    Ok(shared)
+}
+
+/// A session using `protocol` is closing. When it is the last one, the
+/// object is kept for `LINGER` (its idle connections serve the next
+/// session), without the parked watch streams of the sessions that used
+/// it.
+pub fn release(protocol: &Arc<dyn Protocol>) {
+    let registry = registry();
+    let mut entries = registry.lock().unwrap_or_else(|e| e.into_inner());
+    let gone = expired(&mut entries);
+    let entry = entries
+        .values_mut()
+        .find(|e| std::ptr::addr_eq(e.live.as_ptr(), Arc::as_ptr(protocol)));
+    let mut last = false;
+    if let Some(entry) = entry {
+        // This session's handle, and the kept one if any: nobody else.
+        let others = Arc::strong_count(protocol) - 1 - usize::from(entry.kept.is_some());
+        if others == 0 {
+            entry.kept = Some((Arc::clone(protocol), Instant::now()));
+            last = true;
+        }
     }
-    live.retain(|_, weak| weak.strong_count() > 0);
-    let made = make(servers, config)?;
-    live.insert(key, Arc::downgrade(&made));
-    Ok(made)
+    drop(entries);
+    drop(gone);
+    if last {
+        protocol.release_streams();
+    }
 }

@@ -44,10 +44,14 @@ fn read_request(conn: &mut TcpStream) {
     let _ = conn.read_exact(&mut body);
 }
 
+/// A whole answer. The fake closes the connection after it, so it says so
+/// (`Connection: close`), as HTTP/1.1 asks of a server that does not keep
+/// connections: otherwise a client may reuse the connection before the
+/// close reaches it, and meet a reset instead of this answer.
 fn answer(conn: &mut TcpStream, status: &str, content_type: &str, body: &str) {
     let _ = write!(
         conn,
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
 }

@@ -118,6 +118,9 @@ void test_lock_more(etcd_session s);
 /* v2.c */
 void test_protocols_apart(etcd_session s);
 void test_extended(etcd_session s);
+/* fork.c */
+void test_connections_shared(etcd_session s);
+void test_fork(void);
 /* election.c */
 void test_elections(etcd_session s);
 

@@ -29,9 +29,10 @@
  * One program from several files: this one keeps the order of the
  * sections (main) and opens sessions; the sections are in kv.c,
  * interop.c, v2.c (cases that came with the v2 protocol, run on both),
- * watch.c, lock.c and extended.c (the extended API of SPEC section 7),
- * election.c (its leader election);
- * the witnesses (etcdctl, plain HTTP) and the helper
+ * watch.c, lock.c, fork.c (fork(), connections shared between sessions)
+ * extended.c (the extended API of SPEC section 7) and election.c (its
+ * leader election); the witnesses
+ * (etcdctl, plain HTTP) and the helper
  * processes in procs.c; reporting, the watchdog and the keys in
  * ../check.c, shared with the other C test programs.
  */
@@ -177,6 +178,7 @@ int main(void)
     test_dead_servers();
     test_interop(s);
     test_threads(s);
+    test_connections_shared(s);
     test_big_answers(s);
     test_nested_values(s);
 
@@ -185,6 +187,7 @@ int main(void)
         test_special_chars(s);
         test_watch(s);
         test_watch_live_1000(s);
+        test_fork();
         test_watch_more(s);
         test_lock(s);
         test_lock_more(s);

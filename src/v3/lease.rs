@@ -52,17 +52,11 @@ pub fn keep_alive(g: &Gateway, id: i64) -> Result<i64> {
 }
 
 /// Revokes a lease (deleting the keys attached to it). A lease that is
-/// already gone (etcd: NotFound) is not an error here.
+/// already gone is not an error here.
 pub fn revoke(g: &Gateway, id: i64) -> Result<()> {
-    let revoked = g.call_status::<serde_json::Value>(
-        "/v3/lease/revoke",
-        &json!({"ID": id.to_string()}),
-        Retry::Always,
-    )?;
-    match revoked {
-        Ok(_) => Ok(()),
-        Err(status) if status.code == Code::NotFound => Ok(()),
-        Err(status) => Err(status.into()),
+    match revoke_known(g, id) {
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+        other => other,
     }
 }
 

@@ -89,6 +89,11 @@ impl Protocol for V3 {
         lock::unlock(&self.gateway, key, index)
     }
 
+    fn release_streams(&self) {
+        self.watches.clear();
+        self.events.clear();
+    }
+
     fn extended(&self) -> Option<&dyn Extended> {
         Some(self)
     }

@@ -61,6 +61,14 @@ impl Streams {
         Some(parked.remove(i))
     }
 
+    /// Drops every parked stream of this process (a threaded one waits
+    /// for its reader).
+    pub fn clear(&self) {
+        let parked = self.parked.get(|_| Mutex::default());
+        let streams = std::mem::take(&mut *parked.lock().unwrap_or_else(|e| e.into_inner()));
+        drop(streams);
+    }
+
     fn park(&self, stream: WatchStream) {
         let evicted = {
             let parked = self.parked.get(|_| Mutex::default());

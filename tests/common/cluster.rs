@@ -144,8 +144,8 @@ impl Cluster {
     }
 
     /// Launches member `i` with the same command line every time. On a
-    /// restart the data dir already holds the member's WAL, and etcd 3.4
-    /// ignores `--initial-cluster*` then (its log says "the server is
+    /// restart the data dir already holds the member's WAL, and etcd (3.4
+    /// and 3.5) ignores `--initial-cluster*` then (its log says "the server is
     /// already initialized as member before, starting as etcd member..."
     /// and "restarting member <id> in cluster <id> at commit index <n>"),
     /// so `--initial-cluster-state existing` is not needed.
@@ -160,7 +160,7 @@ impl Cluster {
             .unwrap();
         let client_url = format!("http://127.0.0.1:{}", m.client_port);
         let peer_url = format!("http://127.0.0.1:{}", m.peer_port);
-        let mut cmd = Command::new("/usr/bin/etcd");
+        let mut cmd = Command::new(super::etcd_bin());
         cmd.arg("--name")
             .arg(&m.name)
             .arg("--data-dir")
@@ -183,7 +183,10 @@ impl Cluster {
                 cmd.env_remove(k);
             }
         }
-        m.child = Some(cmd.spawn().expect("start /usr/bin/etcd"));
+        m.child = Some(
+            cmd.spawn()
+                .unwrap_or_else(|e| panic!("start {}: {e}", super::etcd_bin().display())),
+        );
         m.paused = false;
     }
 

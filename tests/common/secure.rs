@@ -214,7 +214,7 @@ impl Etcd {
         let client_url = format!("{scheme}://127.0.0.1:{}", ports[0]);
         let peer_url = format!("http://127.0.0.1:{}", ports[1]);
         let log = fs::File::create(dir.join("etcd.log")).unwrap();
-        let mut cmd = Command::new("etcd");
+        let mut cmd = Command::new(super::etcd_bin());
         cmd.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .args(["--name", "secure", "--data-dir"])
@@ -330,7 +330,7 @@ impl Etcd {
     /// etcdctl on this server, as root once authentication is on.
     pub fn etcdctl(&self, args: &[&str]) -> Result<String, String> {
         let c = certs();
-        let mut cmd = Command::new("etcdctl");
+        let mut cmd = Command::new(super::etcdctl_bin());
         cmd.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("ETCDCTL_API", "3")
@@ -372,6 +372,9 @@ impl Etcd {
         ])?;
         self.etcdctl(&["user", "add", &format!("alice:{ALICE_PASSWORD}")])?;
         self.etcdctl(&["user", "grant-role", "alice", "app"])?;
+        // etcd 3.5 enables authentication only once root holds the role
+        // root (3.4's etcdctl granted it by itself).
+        self.etcdctl(&["user", "grant-role", "root", "root"])?;
         self.etcdctl(&["auth", "enable"])?;
         Ok(())
     }
