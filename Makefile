@@ -24,12 +24,12 @@ ETCDLOCAL := c-tests/etcd-local
 
 LIBS    := $(B)/libetcdapi.so.$(VERSION) $(B)/$(SONAME) $(B)/libetcdapi.so \
            $(B)/libetcd.so $(B)/libetcdapi.a
-PROGS   := $(B)/etcd-test $(B)/harness $(B)/bench $(B)/leader $(B)/secure
+PROGS   := $(B)/etcd-test $(B)/harness $(B)/bench $(B)/leader $(B)/secure $(B)/signals
 LINK    := -L$(B) -letcdapi -Wl,-rpath,'$$ORIGIN' -lpthread
 
 RUST_SRC := Cargo.toml Cargo.lock build.rs $(shell find src -name '*.rs')
 
-.PHONY: all check check-header check-exports clippy test-rust test-c test-c-v2 test-secure test-leader test-leader-v2 memcheck demo bench install clean
+.PHONY: all check check-header check-exports clippy test-rust test-c test-c-v2 test-secure test-leader test-leader-v2 test-signals memcheck demo bench install clean
 
 all: $(LIBS) $(PROGS)
 
@@ -53,8 +53,8 @@ $(B)/libetcd.so: $(B)/$(SONAME)
 $(B)/libetcdapi.a: $(REL)/libetcdapi.a | $(B)
 	cp $< $@
 
-# C programs: one file each, but for the harness (c-tests/harness/) and
-# secure, which share c-tests/check.c (reporting, watchdog, keys).
+# C programs: one file each, but for the harness (c-tests/harness/),
+# secure and signals, which share c-tests/check.c (reporting, watchdog, keys).
 CPROG_FLAGS = $(CFLAGS) $(WARN) -std=c99 -D_POSIX_C_SOURCE=200809L -Iinclude
 CHECK_SRC   := c-tests/check.c c-tests/check.h
 HARNESS_SRC := $(addprefix c-tests/harness/,main.c kv.c interop.c v2.c watch.c lock.c procs.c extended.c)
@@ -68,7 +68,10 @@ $(B)/harness: $(HARNESS_SRC) c-tests/harness/harness.h $(CHECK_SRC) include/etcd
 $(B)/secure: c-tests/secure.c $(CHECK_SRC) include/etcd-api.h $(B)/libetcdapi.so
 	$(CC) $(CPROG_FLAGS) -o $@ c-tests/secure.c c-tests/check.c $(LINK)
 
-check: all check-header check-exports clippy test-rust test-c test-c-v2 test-secure test-leader test-leader-v2 memcheck
+$(B)/signals: c-tests/signals.c $(CHECK_SRC) include/etcd-api.h $(B)/libetcdapi.so
+	$(CC) $(CPROG_FLAGS) -o $@ c-tests/signals.c c-tests/check.c $(LINK)
+
+check: all check-header check-exports clippy test-rust test-c test-c-v2 test-secure test-leader test-leader-v2 test-signals memcheck
 	@echo "make check: all passed"
 
 # The committed header must be what cbindgen generates from the sources,
@@ -115,6 +118,12 @@ test-leader: $(B)/leader
 
 test-leader-v2: $(B)/leader
 	ETCDAPI_PROTOCOL=v2 $(ETCDLOCAL) run -- c-tests/leader-test.sh $(B)/leader
+
+# Every call succeeds while the calling thread takes a SIGALRM every 2 ms
+# from a handler without SA_RESTART (sets, gets, a waiting watch, locks).
+test-signals: $(B)/signals
+	ETCDAPI_PROTOCOL=v3 $(ETCDLOCAL) run -- $(B)/signals
+	ETCDAPI_PROTOCOL=v2 $(ETCDLOCAL) run -- $(B)/signals
 
 # The C harness under valgrind: no invalid access, nothing definitely lost,
 # every string we returned released by the caller's free().
