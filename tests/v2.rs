@@ -210,11 +210,16 @@ impl BlackHole {
     }
 
     /// A fresh v2 session trying the black hole first, then the real etcd.
+    /// Sessions with the same settings share the member that last
+    /// answered (the real etcd, after the first call): each gets a
+    /// request time-out of its own so that it starts at the black hole.
     fn client(&self) -> Client {
+        static FRESH: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = FRESH.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         client_at(
             ProtocolKind::V2,
             &format!("127.0.0.1:{} {}", self.port, endpoint()),
-            2000,
+            2000 + n,
         )
     }
 }

@@ -69,8 +69,8 @@ pub struct Request<'a> {
 pub enum Wait {
     /// The configured connect and request time-outs.
     Configured,
-    /// At most this long once connected: for requests that are worth more
-    /// sent again soon elsewhere than waited for long.
+    /// The answer within this long of sending the request: for requests
+    /// that are worth more sent again soon elsewhere than waited for long.
     Within(Duration),
     /// A stream (watch, lock wait): the headers within this time (`None`:
     /// as long as it takes), the body without a time-out.
@@ -385,6 +385,11 @@ impl Inner {
         &self.config
     }
 
+    /// The server that last answered: where requests start.
+    pub fn preferred(&self) -> usize {
+        self.preferred.load(Ordering::Relaxed)
+    }
+
     pub fn servers(&self) -> &[Endpoint] {
         &self.servers
     }
@@ -608,9 +613,11 @@ impl Inner {
             request.map_err(|e| AttemptError::NotSent(format!("{server}: bad request: {e}")))?;
         let request = match wait {
             Wait::Configured => request,
+            // The answer within `t` of sending (connecting keeps its own
+            // time-out; the whole request stays within the configured one).
             Wait::Within(t) => agent
                 .configure_request(request)
-                .timeout_global(Some(t + self.config.connect_timeout))
+                .timeout_recv_response(Some(t))
                 .build(),
             Wait::Stream(headers) => agent
                 .configure_request(request)

@@ -5,6 +5,7 @@
 //! renews, as with the original library. The lock's index is the lease ID
 //! in lowercase hex, as etcdctl prints it.
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -19,20 +20,24 @@ use crate::keys::{lock_key, lock_name};
 use crate::transport::{Opened, Request, Retry, Servers, Wait};
 
 pub fn lock(g: &Gateway, key: &[u8], ttl: u32) -> Result<String> {
-    let lease = lease::grant(g, ttl)?;
+    // The lease the wait uses now: a wait given up on one member goes on
+    // elsewhere with a new one (see `wait_for_lock`).
+    let current = AtomicI64::new(lease::grant(g, ttl)?);
     let acquired = std::thread::scope(|scope| {
         let (stop, stopped) = mpsc::channel::<()>();
         // While we wait, nobody else renews the lease.
         let period = Duration::from_millis(u64::from(ttl.max(2)) * 1000 / 3);
+        let current = &current;
         scope.spawn(move || {
             while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(period) {
-                let _ = lease::keep_alive(g, lease);
+                let _ = lease::keep_alive(g, current.load(Ordering::SeqCst));
             }
         });
-        let result = wait_for_lock(g, key, lease);
+        let result = wait_for_lock(g, key, ttl, current);
         drop(stop);
         result
     });
+    let lease = current.load(Ordering::SeqCst);
     match acquired {
         Ok(()) => Ok(hex(lease)),
         Err(e) => {
@@ -43,23 +48,30 @@ pub fn lock(g: &Gateway, key: &[u8], ttl: u32) -> Result<String> {
     }
 }
 
-/// Calls the lock service with our lease, waiting as long as the lock is
-/// held by someone else. A cut connection (the member died) is repeated on
-/// the next server: the same lease asking again is the same waiter.
-fn wait_for_lock(g: &Gateway, key: &[u8], lease: i64) -> Result<()> {
+/// Calls the lock service with the current lease, waiting as long as the
+/// lock is held by someone else, one member at a time. A wait cut (the
+/// member died) or given up (the member no longer serves: cut off from its
+/// cluster) goes on at the next member with a NEW lease, the old one
+/// revoked: the abandoned wait may still hold a waiter key for the old
+/// lease there, and etcd's clean-up of it (a delete of `name/lease`,
+/// applied whenever that member gets back to its cluster) must not be able
+/// to remove the key of the lock we then hold.
+fn wait_for_lock(g: &Gateway, key: &[u8], ttl: u32, current: &AtomicI64) -> Result<()> {
     let name = lock_name(key);
-    let body = serde_json::to_vec(&json!({"name": encode(&name), "lease": lease.to_string()}))
-        .expect("json");
-    let mut start = None;
+    let servers = g.transport.servers().len();
+    let mut member = g.transport.preferred();
     let mut failures = 0;
     loop {
+        let lease = current.load(Ordering::SeqCst);
+        let body = serde_json::to_vec(&json!({"name": encode(&name), "lease": lease.to_string()}))
+            .expect("json");
         let request = Request::post("/v3/lock/lock", &body)
             .wait(Wait::Stream(None))
-            .servers(start.map_or(Servers::Preferred, Servers::From));
+            .servers(Servers::Only(member));
         let opened = g.authorized(
             || {
                 g.transport
-                    .while_serving(None, probe(&name), || g.transport.open(&request))
+                    .while_serving(Some(member), probe(&name), || g.transport.open(&request))
             },
             |o| matches!(o, Opened::Answer(reply) if reply_rejects_token(reply)),
         );
@@ -75,20 +87,24 @@ fn wait_for_lock(g: &Gateway, key: &[u8], lease: i64) -> Result<()> {
                     let _: serde_json::Value = status::value(&reply)?;
                     return Ok(());
                 }
-                Err(e) => {
-                    start = Some(stream.server_index + 1);
-                    format!("{}: lock wait cut: {e}", stream.server)
-                }
+                Err(e) => format!("{}: lock wait cut: {e}", stream.server),
             },
-            // No member could take the wait just now (an election after a
-            // leader died): our lease is still kept alive, so wait on.
+            // The member could not take the wait (down, or no leader after
+            // one died): our lease is still kept alive, so wait on.
             Err(e) if e.kind() == ErrorKind::Unavailable => e.message().to_string(),
             Err(e) => return Err(e),
         };
         failures += 1;
-        if failures > g.transport.servers().len() * 3 {
+        if failures > servers * 3 {
             return Err(Error::unavailable(failure));
         }
+        // A new lease for the next member (if one can be had now; else
+        // the old one, still kept alive, will do).
+        if let Ok(fresh) = lease::grant(g, ttl) {
+            let old = current.swap(fresh, Ordering::SeqCst);
+            let _ = lease::revoke(g, old);
+        }
+        member = (member + 1) % servers;
         std::thread::sleep(Duration::from_millis(200));
     }
 }
