@@ -18,7 +18,8 @@
 //! | `v3/` | etcd v3: `gateway` (calls, login) and `status` (answers, typed refusals) under `kv`, `lease`, `lock`, `watch` (kept streams; a cut stream reconnects here), `maintenance` (the leader), `election` (campaigns, leaders, observers) |
 //! | `v2/` | etcd v2: `wire` (refusals, key paths, forms) under `kv`, `lock`, `watch` (long polls), `maintenance` |
 //! | `outcome.rs` | settling a delete or compare-and-swap whose answer was lost |
-//! | `transport.rs` | HTTP to the member list: one failover loop, keep-alive, time-outs |
+//! | `transport/` | HTTP to the member list: one failover loop, stalled requests moved on, silent waits checked; `socket.rs`: the TCP socket under it |
+//! | `shared.rs`, `process.rs` | one protocol object per process and settings, shared by sessions; what a child makes anew after `fork()` |
 //! | `config.rs`, `tls.rs` | settings from the environment and options; certificates |
 //! | `kv.rs` | the extended API's types ([`KeyValue`], [`WatchEvent`], ...) |
 //! | `servers.rs`, `keys.rs`, `error.rs` | server lists, key paths, errors |
