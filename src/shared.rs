@@ -90,7 +90,11 @@ fn registry() -> Arc<crate::process::Owned<Registry>> {
 fn expired(entries: &mut HashMap<Key, Entry>) -> Vec<Arc<dyn Protocol>> {
     let mut gone = Vec::new();
     for entry in entries.values_mut() {
-        if entry.kept.as_ref().is_some_and(|(_, since)| since.elapsed() >= LINGER) {
+        if entry
+            .kept
+            .as_ref()
+            .is_some_and(|(_, since)| since.elapsed() >= LINGER)
+        {
             gone.extend(entry.kept.take().map(|(p, _)| p));
         }
     }
