@@ -18,10 +18,11 @@ use etcdapi::{Client, Config, Error, ErrorKind};
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(300);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// The most a single call may take: every server tried once, each for up
-/// to a request time-out, plus slack.
+/// The most a single call may take: the short rounds of a stalled
+/// repeatable request (about one request time-out), then every server
+/// tried once, each for up to a request time-out, plus slack.
 fn call_budget() -> Duration {
-    REQUEST_TIMEOUT * 3 + Duration::from_secs(2)
+    (REQUEST_TIMEOUT + CONNECT_TIMEOUT) * 4 + Duration::from_secs(2)
 }
 
 fn config() -> Config {

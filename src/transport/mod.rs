@@ -402,9 +402,7 @@ impl Inner {
         // for the whole time-out when it has waited far longer than calls
         // usually take (a follower holding a write for a dead leader, a
         // member cut off from the others): each member gets a short limit,
-        // doubled from round to round while some member was only slow (a
-        // large answer may just take long), up to the request time-out,
-        // and never past what the rounds of full time-outs would take.
+        // raised by half of it each round while some member was only slow.
         let repeatable = req.retry == Retry::Always
             && req.wait == Wait::Configured
             && !matches!(req.servers, Servers::Only(_))
@@ -412,25 +410,29 @@ impl Inner {
         if !repeatable {
             return self.send_once(req).map_err(|(e, _)| e);
         }
+        // The short rounds take at most about one request time-out; then
+        // one round with the full time-out, for an answer that is merely
+        // slow (a large listing).
         let full = self.config.request_timeout;
-        let deadline = Instant::now()
-            + (full + self.config.connect_timeout) * u32::try_from(self.servers.len()).unwrap_or(1);
-        let mut limit = self.stall_limit();
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
+        let quick_until = Instant::now() + full + self.config.connect_timeout;
+        let first = self.stall_limit();
+        let mut limit = first;
+        while limit < full {
             let round = Request {
-                wait: Wait::Within(limit.min(left.max(MIN_STALL))),
+                wait: Wait::Within(limit),
                 ..*req
             };
             match self.send_once(&round) {
                 Ok(reply) => return Ok(reply),
-                Err((e, true)) if limit < full && Instant::now() < deadline => {
-                    let _ = e;
-                    limit = (limit * 2).min(full);
-                }
-                Err((e, _)) => return Err(e),
+                Err((e, false)) => return Err(e),
+                Err((_, true)) => {}
+            }
+            limit = (limit + first / 2).min(full);
+            if Instant::now() + limit > quick_until {
+                break;
             }
         }
+        self.send_once(req).map_err(|(e, _)| e)
     }
 
     /// One round of [`Transport::send`]; the error says whether some
