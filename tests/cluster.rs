@@ -13,6 +13,7 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use common::cluster::{key_history, raw_get, revision, Cluster};
+use common::{ms, timed};
 use etcdapi::{Client, Config, Error, ErrorKind};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(300);
@@ -41,16 +42,6 @@ fn session(cl: &Cluster, order: &[usize]) -> Client {
 
 fn kind(e: &Error) -> String {
     format!("{:?}", e.kind())
-}
-
-fn timed<T>(f: impl FnOnce() -> T) -> (Duration, T) {
-    let t = Instant::now();
-    let r = f();
-    (t.elapsed(), r)
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.0} ms", d.as_secs_f64() * 1000.0)
 }
 
 /// A running member's endpoint (for raw checks).

@@ -15,6 +15,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use common::netns::NetCluster;
+use common::{ms, timed};
 use etcdapi::{Client, Config, ErrorKind, ProtocolKind};
 
 /// A session on `order` with the default settings, speaking `p`.
@@ -25,16 +26,6 @@ fn session(cl: &NetCluster, order: &[usize], p: ProtocolKind) -> Client {
         ..Config::default()
     };
     Client::new(servers, config).unwrap()
-}
-
-fn timed<T>(f: impl FnOnce() -> T) -> (Duration, T) {
-    let t = Instant::now();
-    let r = f();
-    (t.elapsed(), r)
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.0} ms", d.as_secs_f64() * 1000.0)
 }
 
 fn text(v: Option<Vec<u8>>) -> Option<String> {

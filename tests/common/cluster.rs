@@ -310,14 +310,7 @@ impl Cluster {
 
     /// Waits until there is a leader (see `leader_index`).
     pub fn wait_leader(&self, timeout: Duration) -> usize {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(i) = self.leader_index() {
-                return i;
-            }
-            assert!(Instant::now() < deadline, "no leader within {timeout:?}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        super::wait_for(timeout, "no leader", || self.leader_index())
     }
 
     /// A member that is running and is not the leader.

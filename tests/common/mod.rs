@@ -338,3 +338,28 @@ pub fn current_revision() -> i64 {
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     v["header"]["revision"].as_str().unwrap().parse().unwrap()
 }
+
+/// How long `f` took, and what it gave.
+pub fn timed<T>(f: impl FnOnce() -> T) -> (Duration, T) {
+    let t = std::time::Instant::now();
+    let r = f();
+    (t.elapsed(), r)
+}
+
+/// `d` in whole milliseconds, for test output.
+pub fn ms(d: Duration) -> String {
+    format!("{:.0} ms", d.as_secs_f64() * 1000.0)
+}
+
+/// Calls `found` every 50 ms until it gives a value; panics naming `what`
+/// after `timeout`.
+pub fn wait_for<T>(timeout: Duration, what: &str, mut found: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = found() {
+            return v;
+        }
+        assert!(std::time::Instant::now() < deadline, "{what} within {timeout:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

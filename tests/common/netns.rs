@@ -321,14 +321,7 @@ impl NetCluster {
     }
 
     pub fn wait_leader(&self, timeout: Duration) -> usize {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(k) = self.leader_index() {
-                return k;
-            }
-            assert!(Instant::now() < deadline, "no leader within {timeout:?}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        super::wait_for(timeout, "no leader", || self.leader_index())
     }
 
     /// A member that is not the leader now.
