@@ -117,15 +117,6 @@ impl Error {
         ))
     }
 
-    /// The error for a conditional request whose answer was lost (`why`)
-    /// and whose key, read back, holds neither what it expected nor what
-    /// it wrote: somebody else wrote in between.
-    pub fn unknown_outcome_rewritten(why: impl fmt::Display) -> Error {
-        Error::outcome_unknown(format!(
-            "outcome unknown: {why}; the key no longer holds the expected previous value"
-        ))
-    }
-
     pub fn kind(&self) -> ErrorKind {
         self.kind
     }

@@ -1,27 +1,28 @@
-//! Settling a request whose answer was lost.
+//! Settling a request whose answer was lost, by reading back a mark that
+//! only this request can have left.
 //!
-//! A delete or a compare-and-swap that was sent and then lost its answer
-//! (the member died, the time-out ran out) may or may not have been
-//! applied, and repeating it blindly would report "not found" or "compare
-//! failed" against our own first attempt. So the key is read back, and
-//! what it holds says whether the request was applied, was not (send it
-//! again, once), or cannot be told (someone else wrote in between).
+//! This module is for writes whose effect carries something unique to
+//! the request: v2's lock waiter (a value no other client has) and its
+//! release (a key only its holder has). Key/value writes, whose values
+//! other clients can repeat, are settled from the key's history instead
+//! (`v3::settle`, and the same rules in `v2::kv`): a key holding the value
+//! we wrote is no proof that our request wrote it (SPEC section 2).
 
 use crate::error::{Error, ErrorKind, Result};
 
 /// What reading back after a lost answer showed.
 pub enum ReadBack<T> {
-    /// The request was applied: this is its result.
+    /// The request's unique mark is there: this is its result.
     Applied(T),
-    /// It was not applied: sending it again is safe.
+    /// The mark is absent: the request was not applied (yet); sending it
+    /// again is safe for these writes (a stray first copy can only add a
+    /// second mark of ours, never undo another client's write).
     NotApplied,
-    /// The key holds neither what the request expected nor what it
-    /// wrote: whether it was applied cannot be told.
-    Rewritten,
 }
 
 /// Sends with `attempt`; when its outcome is unknown, reads back with
-/// `read_back` and lets `judge` say what that shows.
+/// `read_back` and lets `judge` say what that shows. `judge` may answer
+/// `Applied` only on evidence no other client could have left.
 pub fn settle<T, S>(
     attempt: impl Fn() -> Result<T>,
     read_back: impl FnOnce() -> Result<S>,
@@ -33,7 +34,6 @@ pub fn settle<T, S>(
             match judge(seen) {
                 ReadBack::Applied(result) => Ok(result),
                 ReadBack::NotApplied => attempt(),
-                ReadBack::Rewritten => Err(Error::unknown_outcome_rewritten(&lost)),
             }
         }
         other => other,

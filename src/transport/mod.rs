@@ -7,7 +7,7 @@ use std::fmt;
 use std::io::{BufRead, BufReader, Read};
 mod socket;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use arc_swap::ArcSwapOption;
@@ -35,6 +35,19 @@ pub enum Retry {
     /// Only a request that never left (connection refused, connect
     /// time-out) moves on; once sent, a lost answer is `OutcomeUnknown`.
     IfNotSent,
+    /// A write that carries its own fence (a compare that at most one of
+    /// its copies can pass): sent again like a read, but the caller is
+    /// told when an earlier copy was sent and its answer lost
+    /// ([`Sent::earlier_lost`]), so that it can settle what that copy did.
+    Fenced,
+}
+
+/// A reply, and whether an earlier copy of the request was sent and its
+/// answer lost (only [`Retry::Fenced`] requests are sent again after that).
+#[derive(Debug)]
+pub struct Sent {
+    pub reply: Reply,
+    pub earlier_lost: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -249,6 +262,10 @@ pub struct Inner {
     /// Extra header on every request (the auth token), if any. Read
     /// without a lock, so a child may reuse the token it inherited.
     auth: ArcSwapOption<String>,
+    /// The highest store revision (v3) or index (v2) an answer named: one
+    /// the store had reached before any request sent from now on is
+    /// applied (settling a lost write reads the history above it).
+    seen: AtomicI64,
 }
 
 /// The shortest wait on one member before a repeatable request is sent
@@ -352,6 +369,7 @@ impl Transport {
             unavailable,
             latency: Latency::default(),
             auth: ArcSwapOption::empty(),
+            seen: AtomicI64::new(0),
         })))
     }
 
@@ -368,6 +386,26 @@ impl Transport {
         probe: Probe,
         wait: impl FnOnce() -> R,
     ) -> R {
+        self.while_serving_every(IDLE_CHECK_EVERY, member, probe, wait)
+    }
+
+    /// [`Transport::while_serving`] for a request that may not be sent
+    /// again (a write without a fence): its member is asked `probe` after
+    /// each [`Transport::stall_limit`] of silence, so that a member that
+    /// stopped serving (frozen, cut off from its cluster) is given up in
+    /// about a second, not after the whole request time-out, while a
+    /// member that is only slow keeps the request.
+    pub fn while_writing<R>(&self, probe: Probe, wait: impl FnOnce() -> R) -> R {
+        self.while_serving_every(self.stall_limit(), None, probe, wait)
+    }
+
+    fn while_serving_every<R>(
+        &self,
+        every: Duration,
+        member: Option<usize>,
+        probe: Probe,
+        wait: impl FnOnce() -> R,
+    ) -> R {
         let transport = self.clone();
         let still_serving = move || {
             let index = member.unwrap_or_else(|| ASKING.with(|a| a.get()));
@@ -376,7 +414,7 @@ impl Transport {
                 .wait(Wait::Within(IDLE_CHECK_LIMIT));
             transport.send(&request).is_ok()
         };
-        socket::with_idle_check(IDLE_CHECK_EVERY, still_serving, wait)
+        socket::with_idle_check(every, still_serving, wait)
     }
 }
 
@@ -398,17 +436,23 @@ impl Inner {
     /// the servers tried; an "unavailable" answer counts as a failed
     /// attempt.
     pub fn send(&self, req: &Request) -> Result<Reply> {
+        self.send_tracked(req).map(|sent| sent.reply)
+    }
+
+    /// [`Inner::send`], telling whether an earlier copy was lost on the way.
+    pub fn send_tracked(&self, req: &Request) -> Result<Sent> {
         // A request that may be repeated is not left waiting on one member
         // for the whole time-out when it has waited far longer than calls
         // usually take (a follower holding a write for a dead leader, a
         // member cut off from the others): each member gets a short limit,
         // raised by half of it each round while some member was only slow.
-        let repeatable = req.retry == Retry::Always
+        let repeatable = matches!(req.retry, Retry::Always | Retry::Fenced)
             && req.wait == Wait::Configured
             && !matches!(req.servers, Servers::Only(_))
             && self.servers.len() > 1;
+        let mut lost = false;
         if !repeatable {
-            return self.send_once(req).map_err(|(e, _)| e);
+            return self.send_once(req, &mut lost).map_err(|(e, _)| e);
         }
         // The short rounds take at most about one request time-out; then
         // one round with the full time-out, for an answer that is merely
@@ -422,8 +466,8 @@ impl Inner {
                 wait: Wait::Within(limit),
                 ..*req
             };
-            match self.send_once(&round) {
-                Ok(reply) => return Ok(reply),
+            match self.send_once(&round, &mut lost) {
+                Ok(sent) => return Ok(sent),
                 Err((e, false)) => return Err(e),
                 Err((_, true)) => {}
             }
@@ -432,26 +476,49 @@ impl Inner {
                 break;
             }
         }
-        self.send_once(req).map_err(|(e, _)| e)
+        self.send_once(req, &mut lost).map_err(|(e, _)| e)
     }
 
     /// One round of [`Transport::send`]; the error says whether some
-    /// attempt stalled (timed out after it was sent).
-    fn send_once(&self, req: &Request) -> std::result::Result<Reply, (Error, bool)> {
+    /// attempt stalled (timed out after it was sent). `lost` is set (and
+    /// stays set across rounds) once a copy was sent and its answer lost.
+    fn send_once(
+        &self,
+        req: &Request,
+        lost: &mut bool,
+    ) -> std::result::Result<Sent, (Error, bool)> {
         let started = Instant::now();
-        let reply = self.failover(req, |server, _| {
+        let reply = self.failover_noting(req, lost, |server, _| {
             let resp = self.run(server, req)?;
             let reply = self.read_reply(server, resp)?;
             self.usable(reply)
-        })?;
+        });
+        let reply = match reply {
+            Ok(reply) => reply,
+            // Every copy failed, and one may have been applied.
+            Err((e, stalled)) if *lost && req.retry == Retry::Fenced => {
+                return Err((Error::outcome_unknown(e.message().to_string()), stalled))
+            }
+            Err(e) => return Err(e),
+        };
         self.latency.note(started.elapsed());
-        Ok(reply)
+        // v2 names its store's index on every answer.
+        if let Some(index) = reply
+            .header("X-Etcd-Index")
+            .and_then(|v| v.trim().parse().ok())
+        {
+            self.note_revision(index);
+        }
+        Ok(Sent {
+            reply,
+            earlier_lost: *lost,
+        })
     }
 
     /// How long a repeatable request waits on one member before the next
     /// is asked: many times what calls usually take, never less than
     /// `MIN_STALL`, never more than the request time-out.
-    fn stall_limit(&self) -> Duration {
+    pub fn stall_limit(&self) -> Duration {
         (self.latency.usual() * 16)
             .max(MIN_STALL)
             .min(self.config.request_timeout)
@@ -505,6 +572,17 @@ impl Inner {
     fn failover<T>(
         &self,
         req: &Request,
+        attempt: impl FnMut(&Endpoint, usize) -> std::result::Result<T, AttemptError>,
+    ) -> std::result::Result<T, (Error, bool)> {
+        self.failover_noting(req, &mut false, attempt)
+    }
+
+    /// [`Inner::failover`], setting `lost` when a copy was sent and its
+    /// answer lost before the one that answered.
+    fn failover_noting<T>(
+        &self,
+        req: &Request,
+        lost: &mut bool,
         mut attempt: impl FnMut(&Endpoint, usize) -> std::result::Result<T, AttemptError>,
     ) -> std::result::Result<T, (Error, bool)> {
         let n = self.servers.len();
@@ -533,8 +611,12 @@ impl Inner {
                 {
                     return Err((Error::outcome_unknown(m), false))
                 }
-                Err(AttemptError::Lost(m)) => failures.push(m),
+                Err(AttemptError::Lost(m)) => {
+                    *lost = true;
+                    failures.push(m)
+                }
                 Err(AttemptError::Stalled(m)) => {
+                    *lost = true;
                     stalled = true;
                     failures.push(m)
                 }
@@ -653,6 +735,17 @@ impl Inner {
             body,
             server: server.to_string(),
         })
+    }
+
+    /// A revision (v3) or index (v2) the store had reached before now (0:
+    /// none seen yet).
+    pub fn seen_revision(&self) -> i64 {
+        self.seen.load(Ordering::Relaxed)
+    }
+
+    /// Notes a revision or index an answer named.
+    pub fn note_revision(&self, revision: i64) {
+        self.seen.fetch_max(revision, Ordering::Relaxed);
     }
 
     pub fn set_auth(&self, token: Option<String>) {

@@ -157,28 +157,32 @@ impl Transport for Socket {
 
     fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
         let timeout = timeout.for_read();
-        // A wait with no end (a watch, a lock wait) with a liveness check
-        // installed wakes up now and then to run it.
-        let check_every = match timeout.not_zero() {
-            None => IDLE_CHECK.with(|c| c.borrow().as_ref().map(|c| c.every)),
-            Some(_) => None,
+        // A wait with a liveness check installed (a watch, a lock wait, a
+        // write that may not be sent again) wakes up now and then to run
+        // it, within its own time-out when it has one.
+        let check_every = IDLE_CHECK.with(|c| c.borrow().as_ref().map(|c| c.every));
+        let started = Instant::now();
+        let left = |started: Instant| {
+            timeout
+                .not_zero()
+                .map(|t| t.saturating_sub(started.elapsed()))
+        };
+        let check_read_timeout = |every: Duration, started: Instant| match left(started) {
+            Some(l) => every.min(l).max(Duration::from_millis(1)),
+            None => every,
         };
         match check_every {
-            Some(every) => self.set_read_timeout_to(Some(every)),
+            Some(every) => self.set_read_timeout_to(Some(check_read_timeout(every, started))),
             None => self.set_read_timeout(timeout),
         }
         .and_then(|()| self.flush_pending())
         .map_err(|e| timed_out(e, timeout))?;
-        let started = Instant::now();
         let amount = loop {
             let input = self.buffers.input_append_buf();
             match (&*self.stream).read(input) {
                 // A signal is no reason to fail: read on, within the time.
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {
-                    let left = timeout
-                        .not_zero()
-                        .map(|t| t.saturating_sub(started.elapsed()));
-                    if left.is_some_and(|l| l.is_zero()) {
+                    if left(started).is_some_and(|l| l.is_zero()) {
                         return Err(ureq::Error::Timeout(timeout.reason));
                     }
                 }
@@ -189,12 +193,19 @@ impl Transport for Socket {
                             io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
                         ) =>
                 {
+                    if left(started).is_some_and(|l| l.is_zero()) {
+                        return Err(ureq::Error::Timeout(timeout.reason));
+                    }
                     if !run_idle_check() {
                         return Err(io::Error::new(
                             io::ErrorKind::TimedOut,
                             "the member stopped serving while we waited",
                         )
                         .into());
+                    }
+                    if let Some(every) = check_every {
+                        self.set_read_timeout_to(Some(check_read_timeout(every, started)))
+                            .map_err(|e| timed_out(e, timeout))?;
                     }
                 }
                 other => break other.map_err(|e| timed_out(e, timeout))?,

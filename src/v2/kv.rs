@@ -1,12 +1,12 @@
 //! Key calls on `/v2/keys`: get (with directory listing), put,
 //! compare-and-swap, delete.
 
-use super::json::Node;
+use super::json::{Answer, Node};
+use super::watch::{self, Waited};
 use super::wire::{code, decode, form, key_path, utf8};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::keys::immediate_children;
-use crate::outcome::{settle, ReadBack};
-use crate::transport::{Request, Retry, Transport};
+use crate::transport::{Method, Probe, Reply, Request, Retry, Transport};
 
 /// Reads are `quorum=true`: linearizable, as on v3 (a plain v2 GET answers
 /// from the member's local store, which may lag).
@@ -56,150 +56,179 @@ fn write_fields<'a>(value: &'a str, ttl: &'a str) -> Vec<(&'a str, &'a str)> {
     fields
 }
 
+/// The write `request` (a PUT or DELETE on `path`), sent as an unfenced
+/// write (see `crate::v3` settle's notes; the same rules on v2): once, its
+/// member asked whether it still serves when the answer is slow; when
+/// the answer is lost, once more. True with the answer when the first
+/// copy was lost.
+fn send_unfenced(t: &Transport, path: &str, request: Request) -> Result<(Reply, bool)> {
+    let probe = Probe {
+        method: Method::Get,
+        path: format!("{path}?quorum=true"),
+        body: Vec::new(),
+    };
+    let once = t.while_writing(probe, || t.send(&request.retry(Retry::IfNotSent)));
+    match once {
+        Ok(reply) => Ok((reply, false)),
+        Err(e) if e.kind() == ErrorKind::OutcomeUnknown => {
+            Ok((t.send(&request.retry(Retry::Fenced))?, true))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The changes to `path` at index `from` and above, up to the first at or
+/// above `until` (a change the caller knows of).
+fn changes(t: &Transport, key: &[u8], path: &str, from: u64, until: u64) -> Result<Vec<Answer>> {
+    let mut found = Vec::new();
+    let mut next = from.max(1);
+    loop {
+        let change = first_change(t, key, path, next)?;
+        next = change.node.modified_index + 1;
+        let done = change.node.modified_index >= until;
+        found.push(change);
+        if done {
+            return Ok(found);
+        }
+    }
+}
+
+/// The first change to `path` at index `from` or above.
+fn first_change(t: &Transport, key: &[u8], path: &str, from: u64) -> Result<Answer> {
+    match watch::wait(t, path, false, from) {
+        Ok(Waited::Change(answer)) => Ok(answer),
+        Ok(Waited::Cleared(why)) => Err(unknown(key, format!("its history is gone: {why}"))),
+        Err(e) => Err(unknown(key, format!("its history could not be read: {e}"))),
+    }
+}
+
+/// True when a change put `value` (what a write of ours would have made).
+fn puts(change: &Answer, value: &str) -> bool {
+    matches!(
+        change.action.as_str(),
+        "set" | "create" | "update" | "compareAndSwap"
+    ) && !change.refresh
+        && change.node.value.as_deref() == Some(value)
+}
+
+fn unknown(key: &[u8], why: impl std::fmt::Display) -> Error {
+    Error::outcome_unknown(format!(
+        "outcome unknown: the answer to a write of {} was lost, and {why}; read the key, then decide",
+        String::from_utf8_lossy(key)
+    ))
+}
+
+/// A plain set: an unfenced write.
 pub fn put(t: &Transport, key: &[u8], value: &[u8], ttl: u32) -> Result<()> {
     let path = key_path(key)?;
     let value = utf8(value, "value")?;
     let ttl = ttl.to_string();
     let body = form(&write_fields(value, &ttl));
-    // A plain put repeated lands on the same value: safe to resend.
-    let reply = t.send(&Request::put_form(&path, body.as_bytes()))?;
-    decode(&reply)?.map(drop).map_err(Error::from)
+    let seen = t.seen_revision() as u64;
+    let (reply, earlier_lost) = send_unfenced(t, &path, Request::put_form(&path, body.as_bytes()))?;
+    let answer = decode(&reply)?.map_err(Error::from)?;
+    if earlier_lost {
+        let index = answer.node.modified_index;
+        let earlier = changes(t, key, &path, seen + 1, index)?
+            .iter()
+            .any(|c| c.node.modified_index < index && puts(c, value));
+        if earlier {
+            return Err(unknown(
+                key,
+                format!("it was sent again and applied at index {index}, but the same value was written before that, perhaps by the first copy"),
+            ));
+        }
+    }
+    Ok(())
 }
 
+/// How many times a compare-and-swap reads again when the key was
+/// rewritten, with the expected value, between its read and its write.
+const SWAP_ROUNDS: usize = 8;
+
+/// Compare-and-swap on the value, fenced: read the key, check its value,
+/// and PUT with `prevIndex` set to the modifiedIndex read. Every write
+/// changes modifiedIndex, so the PUT applies only if the key still holds
+/// the value checked, and at most one copy of it can apply — only as the
+/// key's first change after that index. (A `prevValue` compare can hold
+/// again after the key changed, so a lost copy of it could never be
+/// settled; etcd also refuses an empty `prevValue`.) A rewrite between
+/// read and PUT makes it read again.
 pub fn swap(t: &Transport, key: &[u8], value: &[u8], prev: &[u8], ttl: u32) -> Result<()> {
     let path = key_path(key)?;
     let value = utf8(value, "value")?;
     let prev = utf8(prev, "previous value")?;
     let ttl = ttl.to_string();
     let fields = write_fields(value, &ttl);
-    if prev.is_empty() {
-        swap_empty(t, key, &path, value, &fields)
-    } else {
-        swap_value(t, key, &path, value, prev, &fields)
-    }
-}
-
-/// Compare-and-swap on the value: one PUT with `prevValue`.
-fn swap_value(
-    t: &Transport,
-    key: &[u8],
-    path: &str,
-    value: &str,
-    prev: &str,
-    fields: &[(&str, &str)],
-) -> Result<()> {
-    let mut fields = fields.to_vec();
-    fields.push(("prevValue", prev));
-    let body = form(&fields);
-    let request = Request::put_form(path, body.as_bytes()).retry(Retry::IfNotSent);
-    let attempt = || -> Result<()> {
-        match decode(&t.send(&request)?)? {
-            Ok(_) => Ok(()),
-            Err(r) if r.code == code::COMPARE_FAILED => Err(Error::compare_failed(
-                key,
-                &format!("does not hold the expected previous value ({})", r.cause),
-            )),
-            Err(r) if r.code == code::KEY_NOT_FOUND => {
-                Err(Error::compare_failed(key, "does not exist"))
-            }
-            Err(r) => Err(r.into()),
-        }
-    };
-    settle(
-        attempt,
-        || read(t, key),
-        |current| match current {
-            Some(n) if !n.dir && n.value.as_deref() == Some(value) => ReadBack::Applied(()),
-            Some(n) if !n.dir && n.value.as_deref() == Some(prev) => ReadBack::NotApplied,
-            _ => ReadBack::Rewritten,
-        },
-    )
-}
-
-/// Compare-and-swap against an empty previous value. etcd refuses an
-/// empty `prevValue` (errorCode 201, "prevValue is Required"), so: read
-/// the key, check its value is empty, and PUT with `prevIndex` set to the
-/// modifiedIndex read. Every write changes modifiedIndex, so the PUT
-/// applies only if the key still holds the value we checked — the same
-/// guarantee as `prevValue`. A concurrent rewrite in between makes it try
-/// again (a few times) from the new read.
-fn swap_empty(
-    t: &Transport,
-    key: &[u8],
-    path: &str,
-    value: &str,
-    fields: &[(&str, &str)],
-) -> Result<()> {
-    const ATTEMPTS: usize = 3;
-    for _ in 0..ATTEMPTS {
+    for _ in 0..SWAP_ROUNDS {
         let node = match read(t, key)? {
-            Some(n) if !n.dir && n.value.as_deref().unwrap_or("").is_empty() => n,
             Some(n) if n.dir => return Err(Error::compare_failed(key, "is a directory")),
+            Some(n) if n.value.as_deref().unwrap_or("") == prev => n,
             Some(_) => {
                 return Err(Error::compare_failed(
                     key,
-                    "does not hold the expected previous value (\"\")",
+                    &format!("does not hold the expected previous value ({prev:?})"),
                 ))
             }
             None => return Err(Error::compare_failed(key, "does not exist")),
         };
         let index = node.modified_index.to_string();
-        let mut f = fields.to_vec();
+        let mut f = fields.clone();
         f.push(("prevIndex", index.as_str()));
         let body = form(&f);
-        let request = Request::put_form(path, body.as_bytes()).retry(Retry::IfNotSent);
-        // Ok(false): rewritten since our read, look again.
-        let attempt = || -> Result<bool> {
-            match decode(&t.send(&request)?)? {
-                Ok(_) => Ok(true),
-                Err(r) if r.code == code::COMPARE_FAILED => Ok(false),
-                Err(r) if r.code == code::KEY_NOT_FOUND => {
-                    Err(Error::compare_failed(key, "does not exist"))
-                }
-                Err(r) => Err(r.into()),
-            }
-        };
-        let swapped = settle(
-            attempt,
-            || read(t, key),
-            |current| match current {
-                // Untouched since our read: our PUT did not apply.
-                Some(n) if n.modified_index == node.modified_index => ReadBack::Applied(false),
-                Some(n) if !n.dir && n.value.as_deref() == Some(value) => ReadBack::Applied(true),
-                _ => ReadBack::Rewritten,
-            },
-        )?;
-        if swapped {
-            return Ok(());
+        let request = Request::put_form(&path, body.as_bytes()).retry(Retry::Fenced);
+        let sent = t.send_tracked(&request)?;
+        match decode(&sent.reply)? {
+            Ok(_) => return Ok(()),
+            Err(r) if matches!(r.code, code::COMPARE_FAILED | code::KEY_NOT_FOUND) => {}
+            Err(r) => return Err(r.into()),
         }
+        if sent.earlier_lost {
+            let first = first_change(t, key, &path, node.modified_index + 1)?;
+            if puts(&first, value) {
+                return Err(unknown(
+                    key,
+                    format!("the first write after index {index} (at {}) put the same value; another client may have written it", first.node.modified_index),
+                ));
+            }
+        }
+        // Rewritten since our read (and not by us): look again.
     }
-    Err(Error::compare_failed(
-        key,
-        "kept being rewritten while comparing against an empty value",
-    ))
+    Err(Error::unavailable(format!(
+        "compare-and-swap on {}: the key kept being rewritten while comparing; nothing was written",
+        String::from_utf8_lossy(key)
+    )))
 }
 
 /// Deletes the single key `key`: true if there was one. A directory is
 /// refused ("Not a file", errorCode 102), as on v3 where only a single
-/// key is ever deleted.
+/// key is ever deleted. An unfenced write.
 pub fn delete(t: &Transport, key: &[u8]) -> Result<bool> {
     let path = key_path(key)?;
-    let request = Request::delete(&path).retry(Retry::IfNotSent);
-    let delete_once = || -> Result<bool> {
-        match decode(&t.send(&request)?)? {
-            Ok(_) => Ok(true),
-            Err(r) if r.code == code::KEY_NOT_FOUND => Ok(false),
-            Err(r) => Err(r.into()),
+    let seen = t.seen_revision() as u64;
+    let (reply, earlier_lost) = send_unfenced(t, &path, Request::delete(&path))?;
+    let index = match decode(&reply)? {
+        Ok(answer) => answer.node.modified_index,
+        Err(r) if r.code == code::KEY_NOT_FOUND && earlier_lost => {
+            return Err(unknown(
+                key,
+                "the key is gone, perhaps deleted by the first copy",
+            ))
         }
+        Err(r) if r.code == code::KEY_NOT_FOUND => return Ok(false),
+        Err(r) => return Err(r.into()),
     };
-    settle(
-        delete_once,
-        || read(t, key),
-        |current| match current {
-            // Gone: our delete went through (a blind resend would have
-            // said "not found" about our own success).
-            None => ReadBack::Applied(true),
-            Some(_) => ReadBack::NotApplied,
-        },
-    )
+    if earlier_lost {
+        let earlier = changes(t, key, &path, seen + 1, index)?.iter().any(|c| {
+            c.node.modified_index < index
+                && matches!(c.action.as_str(), "delete" | "compareAndDelete" | "expire")
+        });
+        if earlier {
+            return Err(unknown(
+                key,
+                "the key was deleted since it was sent, perhaps by the first copy",
+            ));
+        }
+    }
+    Ok(true)
 }

@@ -44,6 +44,68 @@ impl Gateway {
         self.call_status(path, body, retry)?.map_err(Error::from)
     }
 
+    /// A fenced write ([`Retry::Fenced`]): sent again elsewhere when its
+    /// answer is lost; true with the answer when an earlier copy was lost
+    /// on the way (it may have been applied: the caller settles that).
+    pub fn call_fenced<T: DeserializeOwned>(&self, path: &str, body: &Value) -> Result<(T, bool)> {
+        let body = serde_json::to_vec(body).map_err(|e| Error::bad_argument(e.to_string()))?;
+        let request = Request::post(path, &body).retry(Retry::Fenced);
+        let mut earlier_lost = false;
+        let reply = self.authorized(
+            || {
+                let sent = self.transport.send_tracked(&request)?;
+                earlier_lost |= sent.earlier_lost;
+                Ok(sent.reply)
+            },
+            reply_rejects_token,
+        )?;
+        self.note_revision(&reply);
+        let answer = status::decode(&reply)?.map_err(Error::from)?;
+        Ok((answer, earlier_lost))
+    }
+
+    /// A write without a fence (a plain put or delete, a create): sent
+    /// once, on a member asked whether it still serves when the answer
+    /// is slow ([`crate::transport::Transport::while_writing`]); when its
+    /// answer is lost, sent once more as [`Gateway::call_fenced`] sends.
+    /// True with the answer when the first copy was lost: it may have
+    /// been applied, or may still be (the caller settles that).
+    pub fn call_unfenced<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &Value,
+        key: &[u8],
+    ) -> Result<(T, bool)> {
+        let once = self.transport.while_writing(probe(key), || {
+            self.call_status::<T>(path, body, Retry::IfNotSent)
+        });
+        match once {
+            Ok(answer) => Ok((answer.map_err(Error::from)?, false)),
+            Err(e) if e.kind() == crate::error::ErrorKind::OutcomeUnknown => {
+                let (answer, _) = self.call_fenced(path, body)?;
+                Ok((answer, true))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A revision the store had reached before now (0: none seen yet).
+    pub fn seen_revision(&self) -> i64 {
+        self.transport.seen_revision()
+    }
+
+    /// Remembers the store revision a 200 answer's header names. The
+    /// gateway writes the header first: a look at the answer's start
+    /// finds it without decoding the body twice.
+    fn note_revision(&self, reply: &Reply) {
+        if reply.status != 200 {
+            return;
+        }
+        if let Some(rev) = header_revision(&reply.body) {
+            self.transport.note_revision(rev);
+        }
+    }
+
     /// [`Gateway::call`] for callers that act on etcd's refusal: it comes
     /// back as a [`Status`] with its gRPC code.
     pub fn call_status<T: DeserializeOwned>(
@@ -55,6 +117,7 @@ impl Gateway {
         let body = serde_json::to_vec(body).map_err(|e| Error::bad_argument(e.to_string()))?;
         let request = Request::post(path, &body).retry(retry);
         let reply = self.authorized(|| self.transport.send(&request), reply_rejects_token)?;
+        self.note_revision(&reply);
         status::decode(&reply)
     }
 
@@ -79,6 +142,22 @@ impl Gateway {
         auth.renew(&self.transport, seen)?;
         send()
     }
+}
+
+/// The `"revision":"N"` of the header an answer starts with.
+fn header_revision(body: &[u8]) -> Option<i64> {
+    const HEAD: usize = 256;
+    const FIELD: &[u8] = b"\"revision\":\"";
+    let head = &body[..body.len().min(HEAD)];
+    if !head.starts_with(b"{\"header\":") {
+        return None;
+    }
+    let at = head.windows(FIELD.len()).position(|w| w == FIELD)? + FIELD.len();
+    let digits = head[at..].iter().take_while(|b| b.is_ascii_digit()).count();
+    std::str::from_utf8(&head[at..at + digits])
+        .ok()?
+        .parse()
+        .ok()
 }
 
 /// What a wait on `key` asks its member when silent: a linearizable

@@ -78,7 +78,7 @@ pub struct Header {
     pub revision: i64,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(default)]
 pub struct KeyValue {
     #[serde(deserialize_with = "bytes")]

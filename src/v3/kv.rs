@@ -1,15 +1,14 @@
 //! Key/value calls: get (with directory listing), put, compare-and-swap,
 //! delete.
 
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::gateway::Gateway;
-use super::json::{encode, KeyValue, RangeResponse, TxnResponse};
+use super::json::{encode, KeyValue, RangeResponse};
 use super::lease;
-use crate::error::{Error, Result};
+use super::{revisions, settle};
+use crate::error::{Error, ErrorKind, Result};
 use crate::keys::{children_prefix, immediate_children, prefix_range_end};
-use crate::outcome::{settle, ReadBack};
 use crate::transport::Retry;
 
 /// The key's value: one range read (linearizable). Only when the key has
@@ -39,72 +38,91 @@ pub fn read(g: &Gateway, key: &[u8]) -> Result<Option<KeyValue>> {
 }
 
 /// The put request for `key`, under a fresh lease of `ttl` seconds when
-/// `ttl > 0`; with the lease, for recognising the write when reading back.
+/// `ttl > 0`; with the lease (0: none).
 fn put_request(g: &Gateway, key: &[u8], value: &[u8], ttl: u32) -> Result<(Value, i64)> {
     let lease = if ttl > 0 { lease::grant(g, ttl)? } else { 0 };
     let mut put = json!({"key": encode(key), "value": encode(value)});
     if lease != 0 {
-        put["lease"] = Value::from(lease);
+        put["lease"] = Value::from(lease.to_string());
     }
     Ok((put, lease))
 }
 
+/// The original API's set: a plain put (settled as an unfenced write),
+/// under a fresh lease when `ttl > 0`.
 pub fn put(g: &Gateway, key: &[u8], value: &[u8], ttl: u32) -> Result<()> {
-    let (put, _) = put_request(g, key, value, ttl)?;
-    // A plain put repeated lands on the same value: safe to resend.
-    let _: Value = g.call("/v3/kv/put", &put, Retry::Always)?;
-    Ok(())
+    let lease = if ttl > 0 { lease::grant(g, ttl)? } else { 0 };
+    revisions::put(g, key, value, lease).map(drop)
 }
 
-/// Puts only if the current value is `prev`: one txn comparing the value.
+/// How many times a compare-and-swap reads on when the key still holds
+/// `prev` but was written after the revision its fence names.
+const SWAP_ROUNDS: usize = 8;
+
+/// Puts only if the current value is `prev`. The compare is fenced (see
+/// [`super::settle`]): "value is `prev`" can hold again after the key
+/// changed, so the txn also asks "mod revision below X", X one above a
+/// revision the store had reached before it is sent. Any write to the key
+/// at X or later, this one's included, makes every copy fail. When the
+/// key holds `prev` but was written at X or later (X was too low), the
+/// txn is sent again with X above the revision of that answer.
 pub fn swap(g: &Gateway, key: &[u8], value: &[u8], prev: &[u8], ttl: u32) -> Result<()> {
     let (put, lease) = put_request(g, key, value, ttl)?;
-    let txn = json!({
-        "compare": [{"key": encode(key), "target": "VALUE", "result": "EQUAL", "value": encode(prev)}],
-        "success": [{"request_put": put}],
-    });
-    let compare_and_swap = || -> Result<()> {
-        let r: TxnResponse = g.call("/v3/kv/txn", &txn, Retry::IfNotSent)?;
-        if r.succeeded {
+    let mut below = g.seen_revision() + 1;
+    for _ in 0..SWAP_ROUNDS {
+        let compares = vec![
+            json!({"key": encode(key), "target": "VALUE", "result": "EQUAL", "value": encode(prev)}),
+            json!({"key": encode(key), "target": "MOD", "result": "LESS", "mod_revision": below.to_string()}),
+        ];
+        let o = settle::fenced_txn(g, key, compares, vec![json!({"request_put": put})])?;
+        if o.succeeded {
             return Ok(());
         }
-        Err(Error::compare_failed(
-            key,
-            "does not hold the expected previous value (or does not exist)",
-        ))
-    };
-    settle(
-        compare_and_swap,
-        || read(g, key),
-        |current| match current {
-            Some(kv) if kv.value == value && kv.lease == lease => ReadBack::Applied(()),
-            Some(kv) if kv.value == prev => ReadBack::NotApplied,
-            _ => ReadBack::Rewritten,
-        },
-    )
+        if o.earlier_lost {
+            let fence = below - 1;
+            if let Some((before, first)) =
+                settle::first_change_above(g, key, fence, o.current.as_ref())?
+            {
+                let could_apply = before.is_some_and(|kv| kv.value == prev);
+                if could_apply && settle::puts(&first, value, lease) {
+                    // A fresh lease is this call's alone: that change is ours.
+                    if lease != 0 {
+                        return Ok(());
+                    }
+                    return Err(settle::unknown(
+                        key,
+                        format!("the first write after revision {fence} (at {}) put the same value over the expected one; another client may have written it", first.kv.mod_revision),
+                    ));
+                }
+            }
+        }
+        match &o.current {
+            Some(kv) if kv.value == prev => below = o.revision + 1,
+            _ => {
+                if lease != 0 {
+                    // Nothing was written on the lease: give it back.
+                    let _ = lease::revoke(g, lease);
+                }
+                return Err(Error::compare_failed(
+                    key,
+                    "does not hold the expected previous value (or does not exist)",
+                ));
+            }
+        }
+    }
+    // Not a refusal: the key held `prev` at every look.
+    Err(Error::unavailable(format!(
+        "compare-and-swap on {}: the key kept being rewritten (with the expected value) while comparing; nothing was written",
+        String::from_utf8_lossy(key)
+    )))
 }
 
-/// Deletes the single key `key`: true if there was one.
+/// Deletes the single key `key`: true if there was one (settled as an
+/// unfenced write).
 pub fn delete(g: &Gateway, key: &[u8]) -> Result<bool> {
-    #[derive(Deserialize, Default)]
-    #[serde(default)]
-    struct Deleted {
-        #[serde(deserialize_with = "super::json::int")]
-        deleted: i64,
+    match revisions::delete_if(g, key, None) {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
     }
-    let body = json!({"key": encode(key)});
-    let delete_once = || -> Result<bool> {
-        let r: Deleted = g.call("/v3/kv/deleterange", &body, Retry::IfNotSent)?;
-        Ok(r.deleted > 0)
-    };
-    settle(
-        delete_once,
-        || read(g, key),
-        |current| match current {
-            // Gone: our delete went through (a blind resend would have
-            // said "not found" about our own success).
-            None => ReadBack::Applied(true),
-            Some(_) => ReadBack::NotApplied,
-        },
-    )
 }

@@ -10,12 +10,14 @@
 mod auth;
 mod election;
 mod gateway;
+mod history;
 mod json;
 mod kv;
 mod lease;
 mod lock;
 mod maintenance;
 mod revisions;
+mod settle;
 mod status;
 mod watch;
 

@@ -5,12 +5,12 @@
 
 use serde_json::{json, Value};
 
-use super::gateway::Gateway;
-use super::json::{encode, Header, RangeResponse, TxnOpResponse, TxnResponse};
+use super::gateway::{probe, Gateway};
+use super::json::{encode, Header, RangeResponse, TxnResponse};
+use super::settle;
 use crate::error::{Error, ErrorKind, Result};
 use crate::keys::{children_prefix, prefix_range_end};
 use crate::kv::{Deleted, KeyValue, Listing};
-use crate::outcome::{settle, ReadBack};
 use crate::transport::Retry;
 
 /// `key` with its revisions, and the store's revision at the read.
@@ -59,10 +59,25 @@ struct Written {
     header: Header,
 }
 
+/// A plain put (no fence): a lost answer is settled as
+/// [`super::settle`] says for unfenced writes.
 pub fn put(g: &Gateway, key: &[u8], value: &[u8], lease: i64) -> Result<i64> {
-    // A plain put repeated lands on the same value: safe to resend.
-    let w: Written = g.call("/v3/kv/put", &put_op(key, value, lease), Retry::Always)?;
-    Ok(w.header.revision)
+    let seen = g.seen_revision();
+    let (w, earlier_lost): (Written, bool) =
+        g.call_unfenced("/v3/kv/put", &put_op(key, value, lease), key)?;
+    let revision = w.header.revision;
+    if earlier_lost {
+        let earlier = settle::changes(g, key, seen + 1, revision)?
+            .iter()
+            .any(|e| e.kv.mod_revision < revision && settle::puts(e, value, lease));
+        if earlier {
+            return Err(settle::unknown(
+                key,
+                format!("it was sent again and applied at revision {revision}, but the same value was written before that, perhaps by the first copy"),
+            ));
+        }
+    }
+    Ok(revision)
 }
 
 /// The compare "mod revision is `if_revision`", or "does not exist" for 0.
@@ -87,66 +102,126 @@ fn condition_failed(key: &[u8], if_revision: i64) -> Error {
 }
 
 pub fn put_if(g: &Gateway, key: &[u8], value: &[u8], lease: i64, if_revision: i64) -> Result<i64> {
-    let txn = json!({
-        "compare": [revision_is(key, if_revision)],
-        "success": [{"request_put": put_op(key, value, lease)}],
-    });
-    let attempt = || -> Result<i64> {
-        let r: TxnResponse = g.call("/v3/kv/txn", &txn, Retry::IfNotSent)?;
-        if r.succeeded {
-            return Ok(r.header.revision);
-        }
-        Err(condition_failed(key, if_revision))
-    };
-    settle(
-        attempt,
-        || get_kv(g, key),
-        |(current, _)| match current {
-            None if if_revision == 0 => ReadBack::NotApplied,
-            Some(kv) if if_revision > 0 && kv.mod_revision == if_revision => ReadBack::NotApplied,
-            Some(kv) if kv.value == value && kv.lease == lease && kv.mod_revision > if_revision => {
-                ReadBack::Applied(kv.mod_revision)
+    let put = vec![json!({"request_put": put_op(key, value, lease)})];
+    if if_revision == 0 {
+        return create(g, key, value, lease, put);
+    }
+    let o = settle::fenced_txn(g, key, vec![revision_is(key, if_revision)], put)?;
+    if o.succeeded {
+        return Ok(o.revision);
+    }
+    if o.earlier_lost {
+        // A lost copy can only have made the key's first change after
+        // `if_revision`.
+        if let Some((before, first)) =
+            settle::first_change_above(g, key, if_revision, o.current.as_ref())?
+        {
+            let fence_held = before.is_some_and(|kv| kv.mod_revision == if_revision);
+            if fence_held && settle::puts(&first, value, lease) {
+                return Err(settle::unknown(
+                    key,
+                    format!("the first write after revision {if_revision} (at {}) put the same value; another client may have written it", first.kv.mod_revision),
+                ));
             }
-            _ => ReadBack::Rewritten,
-        },
-    )
+        }
+    }
+    Err(condition_failed(key, if_revision))
+}
+
+/// Creates `key` only if it does not exist. "Does not exist" can hold
+/// again after a delete: no fence; settled from the key's history.
+fn create(g: &Gateway, key: &[u8], value: &[u8], lease: i64, put: Vec<Value>) -> Result<i64> {
+    let seen = g.seen_revision();
+    let o = settle::unfenced_txn(g, key, vec![revision_is(key, 0)], put)?;
+    if !o.earlier_lost {
+        return if o.succeeded {
+            Ok(o.revision)
+        } else {
+            Err(condition_failed(key, 0))
+        };
+    }
+    // Where the history must be read to: our own creation, or the key's
+    // last write.
+    let until = match (&o.current, o.succeeded) {
+        (_, true) => o.revision,
+        (Some(kv), false) => kv.mod_revision,
+        (None, false) => {
+            return Err(settle::unknown(
+                key,
+                "it was refused although the key does not exist",
+            ))
+        }
+    };
+    let created_like_ours = settle::changes(g, key, seen + 1, until)?.iter().any(|e| {
+        e.kv.version == 1
+            && settle::puts(e, value, lease)
+            && !(o.succeeded && e.kv.mod_revision == o.revision)
+    });
+    match (o.succeeded, created_like_ours) {
+        (true, false) => Ok(o.revision),
+        (false, false) => Err(condition_failed(key, 0)),
+        (_, true) => Err(settle::unknown(
+            key,
+            "the key was created with the same value since it was sent, perhaps by the first copy",
+        )),
+    }
 }
 
 pub fn delete_if(g: &Gateway, key: &[u8], if_revision: Option<i64>) -> Result<i64> {
-    let delete = json!({"key": encode(key)});
-    let body = match if_revision {
-        None => json!({"success": [{"request_delete_range": delete}]}),
-        // A failed compare reads the key: missing or rewritten?
-        Some(rev) => json!({
-            "compare": [revision_is(key, rev)],
-            "success": [{"request_delete_range": delete}],
-            "failure": [{"request_range": {"key": encode(key)}}],
-        }),
+    let delete = vec![json!({"request_delete_range": {"key": encode(key)}})];
+    let Some(rev) = if_revision else {
+        return delete_unconditionally(g, key, delete);
     };
-    let attempt = || -> Result<i64> {
-        let r: TxnResponse = g.call("/v3/kv/txn", &body, Retry::IfNotSent)?;
-        let exists = r
-            .responses
-            .iter()
-            .filter_map(|r| r.response_range.as_ref())
-            .any(|range| range.kvs.iter().any(|kv| kv.key == key));
-        match (r.succeeded, deleted_count(r.responses)) {
-            (true, n) if n > 0 => Ok(r.header.revision),
-            (false, _) if exists => Err(condition_failed(key, if_revision.unwrap_or_default())),
-            _ => Err(Error::not_found(key)),
+    let o = settle::fenced_txn(g, key, vec![revision_is(key, rev)], delete)?;
+    if o.succeeded && o.deleted > 0 {
+        return Ok(o.revision);
+    }
+    if o.earlier_lost {
+        if let Some((before, first)) = settle::first_change_above(g, key, rev, o.current.as_ref())?
+        {
+            let fence_held = before.is_some_and(|kv| kv.mod_revision == rev);
+            if fence_held && first.deleted {
+                return Err(settle::unknown(
+                    key,
+                    format!(
+                        "it was deleted after revision {rev} (at {}), by this call or another",
+                        first.kv.mod_revision
+                    ),
+                ));
+            }
         }
-    };
-    settle(
-        attempt,
-        || get_kv(g, key),
-        |(current, revision)| match current {
-            // Gone: our delete went through (a blind resend would have
-            // said "not found" about our own success).
-            None => ReadBack::Applied(revision),
-            Some(kv) if if_revision.is_none_or(|r| r == kv.mod_revision) => ReadBack::NotApplied,
-            Some(_) => ReadBack::Rewritten,
-        },
-    )
+    }
+    match o.current {
+        Some(_) => Err(condition_failed(key, rev)),
+        None => Err(Error::not_found(key)),
+    }
+}
+
+/// A delete with no condition: no fence; settled from the key's history.
+fn delete_unconditionally(g: &Gateway, key: &[u8], delete: Vec<Value>) -> Result<i64> {
+    let seen = g.seen_revision();
+    let o = settle::unfenced_txn(g, key, Vec::new(), delete)?;
+    if o.deleted == 0 {
+        if o.earlier_lost {
+            return Err(settle::unknown(
+                key,
+                "the key is gone, perhaps deleted by the first copy",
+            ));
+        }
+        return Err(Error::not_found(key));
+    }
+    if o.earlier_lost {
+        let earlier = settle::changes(g, key, seen + 1, o.revision)?
+            .iter()
+            .any(|e| e.deleted && e.kv.mod_revision < o.revision);
+        if earlier {
+            return Err(settle::unknown(
+                key,
+                "the key was deleted since it was sent, perhaps by the first copy",
+            ));
+        }
+    }
+    Ok(o.revision)
 }
 
 pub fn delete_prefix(g: &Gateway, prefix: &[u8]) -> Result<Deleted> {
@@ -156,28 +231,24 @@ pub fn delete_prefix(g: &Gateway, prefix: &[u8]) -> Result<Deleted> {
         {"request_delete_range": {"key": encode(prefix)}},
         {"request_delete_range": below(prefix)},
     ]});
-    match g.call::<TxnResponse>("/v3/kv/txn", &body, Retry::IfNotSent) {
+    // Not sent again (how many the lost copy deleted could not be told),
+    // but given up early on a member that stopped serving.
+    let once = g.transport.while_writing(probe(prefix), || {
+        g.call::<TxnResponse>("/v3/kv/txn", &body, Retry::IfNotSent)
+    });
+    match once {
         Ok(r) => Ok(Deleted {
             revision: r.header.revision,
-            count: deleted_count(r.responses),
+            count: settle::deleted_count(&r.responses),
         }),
         Err(lost) if lost.kind() == ErrorKind::OutcomeUnknown => {
             // Whatever is left can be deleted again safely, but how many
             // the lost attempt deleted cannot be learned: say so.
             Err(Error::outcome_unknown(format!(
-                "{lost}; some keys below {} may have been deleted, how many cannot be told",
+                "outcome unknown: {lost}; some keys below {} may have been deleted, how many cannot be told",
                 String::from_utf8_lossy(prefix)
             )))
         }
         Err(e) => Err(e),
     }
-}
-
-/// Keys deleted by a txn's delete ranges.
-fn deleted_count(responses: Vec<TxnOpResponse>) -> i64 {
-    responses
-        .into_iter()
-        .filter_map(|r| r.response_delete_range)
-        .map(|d| d.deleted)
-        .sum()
 }

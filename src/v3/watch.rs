@@ -29,7 +29,9 @@ use crate::keys::{children_prefix, prefix_range_end, watch_matches};
 use crate::kv::{Changes, WatchEvent};
 use crate::process::PerProcess;
 use crate::protocol::Event;
-use crate::transport::{Interrupt, Opened, Probe, Request, Servers, Stream, Transport, Wait};
+use crate::transport::{
+    Interrupt, Opened, Probe, Request, Retry, Servers, Stream, Transport, Wait,
+};
 
 /// Streams parked between calls. A few, so that threads (or one thread)
 /// watching different prefixes keep theirs; the oldest goes first.
@@ -229,6 +231,7 @@ struct EventMessage {
 
 /// The first change to `prefix` or below it at revision >= `from`.
 pub fn watch(g: &Gateway, streams: &Streams, prefix: &[u8], from: Option<i64>) -> Result<Event> {
+    let from = Some(from_or_now(g, prefix, from)?);
     let mut ws = match from.and_then(|f| streams.take(prefix, f)) {
         Some(ws) => ws,
         None => open(g, prefix, from, None, false)?,
@@ -256,6 +259,7 @@ pub fn watch_events(
     timeout: Option<Duration>,
 ) -> Result<Changes> {
     let deadline = timeout.map(|t| Instant::now() + t);
+    let from = Some(from_or_now(g, prefix, from)?);
     let mut ws = match from.and_then(|f| streams.take(prefix, f)) {
         Some(ws) => ws,
         None => open(g, prefix, from, None, true)?,
@@ -280,6 +284,26 @@ pub fn watch_events(
     ws.next = revision + 1;
     streams.park(ws);
     Ok(Changes { events, revision })
+}
+
+/// `from`, or else the revision after the store's now. "From now" is the
+/// moment of the call: a linearizable read fixes it (failing over as
+/// reads do), so that no change made after the call is missed however
+/// long the first servers take to open a stream (a frozen member first
+/// in the list would otherwise push "now" to when a stream finally opens).
+fn from_or_now(g: &Gateway, prefix: &[u8], from: Option<i64>) -> Result<i64> {
+    if let Some(from) = from {
+        return Ok(from);
+    }
+    let body = json!({"key": encode(prefix), "count_only": true});
+    let r: CountResponse = g.call("/v3/kv/range", &body, Retry::Always)?;
+    Ok(r.header.revision + 1)
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct CountResponse {
+    header: Header,
 }
 
 /// Waits until `ws` holds a change, reopening a cut stream elsewhere from

@@ -359,7 +359,10 @@ pub fn wait_for<T>(timeout: Duration, what: &str, mut found: impl FnMut() -> Opt
         if let Some(v) = found() {
             return v;
         }
-        assert!(std::time::Instant::now() < deadline, "{what} within {timeout:?}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} within {timeout:?}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
