@@ -137,6 +137,43 @@ fn unlock_or_renew_by_a_non_holder_is_refused() {
     assert_eq!(got, waiting_idx);
 }
 
+/// How many of the last 100 changes in v2's history set `k` to `value`
+/// (read raw, one `waitIndex` long poll per change, up to the key's
+/// modifiedIndex).
+fn set_count(k: &str, value: &str) -> usize {
+    let url = format!("http://{}/v2/keys{k}", endpoint());
+    let node: serde_json::Value = serde_json::from_str(
+        &ureq::get(&url)
+            .call()
+            .unwrap()
+            .into_body()
+            .read_to_string()
+            .unwrap(),
+    )
+    .unwrap();
+    let last = node["node"]["modifiedIndex"].as_u64().unwrap();
+    let mut next = last.saturating_sub(100).max(1);
+    let mut count = 0;
+    loop {
+        let body = ureq::get(&format!("{url}?wait=true&waitIndex={next}"))
+            .call()
+            .unwrap()
+            .into_body()
+            .read_to_string()
+            .unwrap();
+        let change: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let index = change["node"]["modifiedIndex"].as_u64().unwrap();
+        let action = change["action"].as_str().unwrap_or("");
+        if matches!(action, "set" | "compareAndSwap") && change["node"]["value"] == value {
+            count += 1;
+        }
+        if index >= last {
+            return count;
+        }
+        next = index + 1;
+    }
+}
+
 /// The createdIndex of every waiter queued on lock `k`, oldest first,
 /// read raw from `/v2/keys/_locks/<name>`.
 fn lock_waiters(k: &str) -> Vec<u64> {
@@ -166,9 +203,11 @@ fn lock_waiters(k: &str) -> Vec<u64> {
     out
 }
 
-/// A proxy that passes requests on to etcd but never passes an answer
-/// back: it closes the client's connection once etcd has answered, so
-/// every request through it has an unknown outcome.
+/// A proxy that passes requests on to etcd but never passes the answer to
+/// a write back: it closes the client's connection once etcd has answered
+/// a PUT, POST or DELETE, so every write through it has an unknown
+/// outcome. Answers to reads pass (the library reads before some writes,
+/// and a session's first write learns the store's index first).
 struct BlackHole {
     port: u16,
 }
@@ -177,6 +216,8 @@ impl BlackHole {
     fn start(target: &str) -> BlackHole {
         use std::io::{Read, Write};
         use std::net::{TcpListener, TcpStream};
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::Arc;
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let target = target.to_string();
@@ -188,21 +229,35 @@ impl BlackHole {
                 };
                 let (mut c_in, mut s_out) =
                     (client.try_clone().unwrap(), server.try_clone().unwrap());
+                // The request on its way is a read: its answer may pass.
+                let read = Arc::new(AtomicBool::new(false));
+                let reading = read.clone();
                 std::thread::spawn(move || {
                     let mut buf = [0u8; 65536];
                     while let Ok(n) = c_in.read(&mut buf) {
+                        // The library writes each request in one piece.
+                        reading.store(buf[..n].starts_with(b"GET "), Ordering::SeqCst);
                         if n == 0 || s_out.write_all(&buf[..n]).is_err() {
                             break;
                         }
                     }
                 });
-                let mut s_in = server;
+                let (mut s_in, mut c_out) = (server, client);
                 std::thread::spawn(move || {
                     let mut buf = [0u8; 65536];
-                    // etcd has answered (so the request was applied): cut.
-                    let _ = s_in.read(&mut buf);
-                    let _ = client.shutdown(std::net::Shutdown::Both);
-                    let _ = s_in.shutdown(std::net::Shutdown::Both);
+                    loop {
+                        let n = s_in.read(&mut buf).unwrap_or(0);
+                        if n > 0
+                            && read.load(Ordering::SeqCst)
+                            && c_out.write_all(&buf[..n]).is_ok()
+                        {
+                            continue;
+                        }
+                        // etcd has answered a write (so it was applied): cut.
+                        let _ = c_out.shutdown(std::net::Shutdown::Both);
+                        let _ = s_in.shutdown(std::net::Shutdown::Both);
+                        break;
+                    }
                 });
             }
         });
@@ -230,24 +285,55 @@ fn lost_answers_are_settled_by_reading_back() {
     let k = unique("lost");
     v2().set(&k, "one").unwrap();
     // Applied, answer lost: a blind resend would fail its compare against
-    // our own first attempt; reading back shows it went through.
-    hole.client().set_with(&k, "two", Some(b"one"), 0).unwrap();
+    // our own first attempt. The copy sent again (the compare names the
+    // index read, so at most one copy can apply) fails, and the key's
+    // first change after that index is a set of "two": this call's, or
+    // another client's with the same value: the outcome is unknown, and
+    // the value is there once.
+    let e = hole
+        .client()
+        .set_with(&k, "two", Some(b"one"), 0)
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::OutcomeUnknown, "{e:?}");
     assert_eq!(get_str(&v2(), &k).as_deref(), Some("two"));
+    assert_eq!(
+        set_count(&k, "two"),
+        1,
+        "a lost compare-and-swap was applied twice"
+    );
     v2().set(&k, "").unwrap();
-    hole.client().set_with(&k, "three", Some(b""), 0).unwrap();
+    let e = hole
+        .client()
+        .set_with(&k, "three", Some(b""), 0)
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::OutcomeUnknown, "{e:?}");
     assert_eq!(get_str(&v2(), &k).as_deref(), Some("three"));
-    // A compare that failed, answer lost: the outcome stays unknown.
+    // A compare-and-swap reads the key first (a lost read is sent again
+    // elsewhere): a value other than the expected one is a refusal proven
+    // by that read, with nothing written.
     let e = hole
         .client()
         .set_with(&k, "four", Some(b"nope"), 0)
         .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::CompareFailed, "{e:?}");
+    assert_eq!(get_str(&v2(), &k).as_deref(), Some("three"));
+    // A delete that went through is not reported as "not found", nor as
+    // done: the key being gone is no proof that this delete removed it
+    // (another client's delete looks the same), so the outcome is unknown.
+    let e = hole.client().delete(&k).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::OutcomeUnknown, "{e:?}");
-    // A delete that went through is not reported as "not found".
-    hole.client().delete(&k).unwrap();
+    assert!(e.message().starts_with("outcome unknown"), "{e}");
     assert_eq!(v2().get(&k).unwrap(), None);
-    // Plain puts and reads are simply sent again elsewhere.
-    hole.client().set(&k, "five").unwrap();
-    assert_eq!(get_str(&hole.client(), &k).as_deref(), Some("five"));
+    // A plain set that went through: the same value in the history may be
+    // another client's; not sent again (it would apply twice): unknown.
+    let e = hole.client().set(&k, "five").unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::OutcomeUnknown, "{e:?}");
+    assert_eq!(get_str(&v2(), &k).as_deref(), Some("five"));
+    assert_eq!(set_count(&k, "five"), 1, "a lost set was applied twice");
+    // A lost set that had not been applied is sent again.
+    let fresh = unique("lost-fresh");
+    v2().set(&fresh, "x").unwrap();
+    assert_eq!(get_str(&hole.client(), &fresh).as_deref(), Some("x"));
     // A lock waiter whose creation answer was lost is found again by its
     // token: one waiter, not two.
     let l = unique("lost-lock");

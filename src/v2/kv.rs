@@ -6,7 +6,7 @@ use super::watch::{self, Waited};
 use super::wire::{code, decode, form, key_path, utf8};
 use crate::error::{Error, ErrorKind, Result};
 use crate::keys::immediate_children;
-use crate::transport::{Method, Probe, Reply, Request, Retry, Transport};
+use crate::transport::{Method, Probe, Reply, Request, Retry, Servers, Transport};
 
 /// Reads are `quorum=true`: linearizable, as on v3 (a plain v2 GET answers
 /// from the member's local store, which may lag).
@@ -56,25 +56,85 @@ fn write_fields<'a>(value: &'a str, ttl: &'a str) -> Vec<(&'a str, &'a str)> {
     fields
 }
 
-/// The write `request` (a PUT or DELETE on `path`), sent as an unfenced
-/// write (see `crate::v3` settle's notes; the same rules on v2): once, its
-/// member asked whether it still serves when the answer is slow; when
-/// the answer is lost, once more. True with the answer when the first
-/// copy was lost.
-fn send_unfenced(t: &Transport, path: &str, request: Request) -> Result<(Reply, bool)> {
+/// How many copies of an unfenced write are sent at most.
+const UNFENCED_COPIES: usize = 3;
+
+/// An unfenced write (a plain set or delete) on `path`, settled as on v3
+/// (`crate::v3` settle's notes, from v2's event history): each copy sent
+/// once, its member asked whether it still serves when the answer is
+/// slow; after a lost answer the key's history from the highest index seen
+/// before the first copy is read: a change `like_this` there, and the
+/// outcome is unknown; none, and another copy goes to the next server.
+/// A later copy's answer is the write's own only if no change like it came
+/// before. `changed_at` gives the index a copy's answer changed the key at
+/// (`None`: it changed nothing, a delete that found nothing).
+fn unfenced<T>(
+    t: &Transport,
+    key: &[u8],
+    path: &str,
+    request: Request,
+    answer: impl Fn(&Reply) -> Result<(Result<T>, Option<u64>)>,
+    like_this: impl Fn(&Answer) -> bool,
+) -> Result<T> {
     let probe = Probe {
         method: Method::Get,
         path: format!("{path}?quorum=true"),
         body: Vec::new(),
     };
-    let once = t.while_writing(probe, || t.send(&request.retry(Retry::IfNotSent)));
-    match once {
-        Ok(reply) => Ok((reply, false)),
-        Err(e) if e.kind() == ErrorKind::OutcomeUnknown => {
-            Ok((t.send(&request.retry(Retry::Fenced))?, true))
-        }
-        Err(e) => Err(e),
+    // A session that has seen no index yet learns one first: the history
+    // read after a lost answer starts there.
+    if t.seen_revision() == 0 {
+        read(t, key)?;
     }
+    let seen = t.seen_revision() as u64;
+    let mut lost = false;
+    for copy in 0..UNFENCED_COPIES {
+        let servers = match copy {
+            0 => Servers::Preferred,
+            n => Servers::From(t.preferred() + n),
+        };
+        let request = request.retry(Retry::IfNotSent).servers(servers);
+        let reply = match t.while_writing(probe.clone(), || t.send(&request)) {
+            Ok(reply) => reply,
+            Err(e) if e.kind() == ErrorKind::OutcomeUnknown => {
+                lost = true;
+                if let Some(node) = read(t, key)?.filter(|n| n.modified_index > seen) {
+                    if changes(t, key, path, seen + 1, node.modified_index)?
+                        .iter()
+                        .any(&like_this)
+                    {
+                        return Err(unknown(
+                            key,
+                            "a change like this write's was made since it was sent, perhaps by it",
+                        ));
+                    }
+                }
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let (result, changed_at) = answer(&reply)?;
+        if !lost {
+            return result;
+        }
+        let Some(index) = changed_at else {
+            return Err(unknown(
+                key,
+                "a copy sent again changed nothing, perhaps because the first copy had",
+            ));
+        };
+        let earlier = changes(t, key, path, seen + 1, index)?
+            .iter()
+            .any(|c| c.node.modified_index < index && like_this(c));
+        if earlier {
+            return Err(unknown(
+                key,
+                "a change like this write's was made before the copy sent again, perhaps by the first copy",
+            ));
+        }
+        return result;
+    }
+    Err(unknown(key, "the answers to every copy sent were lost"))
 }
 
 /// The changes to `path` at index `from` and above, up to the first at or
@@ -124,22 +184,17 @@ pub fn put(t: &Transport, key: &[u8], value: &[u8], ttl: u32) -> Result<()> {
     let value = utf8(value, "value")?;
     let ttl = ttl.to_string();
     let body = form(&write_fields(value, &ttl));
-    let seen = t.seen_revision() as u64;
-    let (reply, earlier_lost) = send_unfenced(t, &path, Request::put_form(&path, body.as_bytes()))?;
-    let answer = decode(&reply)?.map_err(Error::from)?;
-    if earlier_lost {
-        let index = answer.node.modified_index;
-        let earlier = changes(t, key, &path, seen + 1, index)?
-            .iter()
-            .any(|c| c.node.modified_index < index && puts(c, value));
-        if earlier {
-            return Err(unknown(
-                key,
-                format!("it was sent again and applied at index {index}, but the same value was written before that, perhaps by the first copy"),
-            ));
-        }
-    }
-    Ok(())
+    unfenced(
+        t,
+        key,
+        &path,
+        Request::put_form(&path, body.as_bytes()),
+        |reply| {
+            let answer = decode(reply)?.map_err(Error::from)?;
+            Ok((Ok(()), Some(answer.node.modified_index)))
+        },
+        |c| puts(c, value),
+    )
 }
 
 /// How many times a compare-and-swap reads again when the key was
@@ -205,30 +260,16 @@ pub fn swap(t: &Transport, key: &[u8], value: &[u8], prev: &[u8], ttl: u32) -> R
 /// key is ever deleted. An unfenced write.
 pub fn delete(t: &Transport, key: &[u8]) -> Result<bool> {
     let path = key_path(key)?;
-    let seen = t.seen_revision() as u64;
-    let (reply, earlier_lost) = send_unfenced(t, &path, Request::delete(&path))?;
-    let index = match decode(&reply)? {
-        Ok(answer) => answer.node.modified_index,
-        Err(r) if r.code == code::KEY_NOT_FOUND && earlier_lost => {
-            return Err(unknown(
-                key,
-                "the key is gone, perhaps deleted by the first copy",
-            ))
-        }
-        Err(r) if r.code == code::KEY_NOT_FOUND => return Ok(false),
-        Err(r) => return Err(r.into()),
-    };
-    if earlier_lost {
-        let earlier = changes(t, key, &path, seen + 1, index)?.iter().any(|c| {
-            c.node.modified_index < index
-                && matches!(c.action.as_str(), "delete" | "compareAndDelete" | "expire")
-        });
-        if earlier {
-            return Err(unknown(
-                key,
-                "the key was deleted since it was sent, perhaps by the first copy",
-            ));
-        }
-    }
-    Ok(true)
+    unfenced(
+        t,
+        key,
+        &path,
+        Request::delete(&path),
+        |reply| match decode(reply)? {
+            Ok(answer) => Ok((Ok(true), Some(answer.node.modified_index))),
+            Err(r) if r.code == code::KEY_NOT_FOUND => Ok((Ok(false), None)),
+            Err(r) => Err(r.into()),
+        },
+        |c| matches!(c.action.as_str(), "delete" | "compareAndDelete" | "expire"),
+    )
 }

@@ -12,7 +12,7 @@ use super::status::{self, Status};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::servers::Endpoint;
-use crate::transport::{Method, Probe, Reply, Request, Retry, Stream, Transport};
+use crate::transport::{Method, Probe, Reply, Request, Retry, Servers, Stream, Transport};
 
 pub struct Gateway {
     pub transport: Transport,
@@ -64,29 +64,34 @@ impl Gateway {
         Ok((answer, earlier_lost))
     }
 
-    /// A write without a fence (a plain put or delete, a create): sent
-    /// once, on a member asked whether it still serves when the answer
-    /// is slow ([`crate::transport::Transport::while_writing`]); when its
-    /// answer is lost, sent once more as [`Gateway::call_fenced`] sends.
-    /// True with the answer when the first copy was lost: it may have
-    /// been applied, or may still be (the caller settles that).
+    /// One copy of a write without a fence (a plain put or delete, a
+    /// create): never sent again by the transport once sent; its member is
+    /// asked whether it still serves when the answer is slow
+    /// ([`crate::transport::Transport::while_writing`]), so a frozen or
+    /// cut-off member is given up in about a second. `copy` 0 starts with
+    /// the preferred server, copy n with the n-th after it (the one that
+    /// lost the previous copy's answer is not asked first again). A lost
+    /// answer is `OutcomeUnknown`: [`super::settle::unfenced`] settles it.
     pub fn call_unfenced<T: DeserializeOwned>(
         &self,
         path: &str,
         body: &Value,
         key: &[u8],
-    ) -> Result<(T, bool)> {
-        let once = self.transport.while_writing(probe(key), || {
-            self.call_status::<T>(path, body, Retry::IfNotSent)
-        });
-        match once {
-            Ok(answer) => Ok((answer.map_err(Error::from)?, false)),
-            Err(e) if e.kind() == crate::error::ErrorKind::OutcomeUnknown => {
-                let (answer, _) = self.call_fenced(path, body)?;
-                Ok((answer, true))
-            }
-            Err(e) => Err(e),
-        }
+        copy: usize,
+    ) -> Result<T> {
+        let body = serde_json::to_vec(body).map_err(|e| Error::bad_argument(e.to_string()))?;
+        let servers = match copy {
+            0 => Servers::Preferred,
+            n => Servers::From(self.transport.preferred() + n),
+        };
+        let request = Request::post(path, &body)
+            .retry(Retry::IfNotSent)
+            .servers(servers);
+        let reply = self.transport.while_writing(probe(key), || {
+            self.authorized(|| self.transport.send(&request), reply_rejects_token)
+        })?;
+        self.note_revision(&reply);
+        status::decode(&reply)?.map_err(Error::from)
     }
 
     /// A revision the store had reached before now (0: none seen yet).

@@ -60,24 +60,22 @@ struct Written {
 }
 
 /// A plain put (no fence): a lost answer is settled as
-/// [`super::settle`] says for unfenced writes.
+/// [`settle::unfenced`] says.
 pub fn put(g: &Gateway, key: &[u8], value: &[u8], lease: i64) -> Result<i64> {
-    let seen = g.seen_revision();
-    let (w, earlier_lost): (Written, bool) =
-        g.call_unfenced("/v3/kv/put", &put_op(key, value, lease), key)?;
-    let revision = w.header.revision;
-    if earlier_lost {
-        let earlier = settle::changes(g, key, seen + 1, revision)?
-            .iter()
-            .any(|e| e.kv.mod_revision < revision && settle::puts(e, value, lease));
-        if earlier {
-            return Err(settle::unknown(
-                key,
-                format!("it was sent again and applied at revision {revision}, but the same value was written before that, perhaps by the first copy"),
-            ));
-        }
-    }
-    Ok(revision)
+    let body = put_op(key, value, lease);
+    settle::unfenced(
+        g,
+        key,
+        |copy| {
+            let w: Written = g.call_unfenced("/v3/kv/put", &body, key, copy)?;
+            Ok(settle::Answer {
+                result: Ok(w.header.revision),
+                changed_at: Some(w.header.revision),
+                last_write: None,
+            })
+        },
+        |e| settle::puts(e, value, lease),
+    )
 }
 
 /// The compare "mod revision is `if_revision`", or "does not exist" for 0.
@@ -129,42 +127,30 @@ pub fn put_if(g: &Gateway, key: &[u8], value: &[u8], lease: i64, if_revision: i6
 }
 
 /// Creates `key` only if it does not exist. "Does not exist" can hold
-/// again after a delete: no fence; settled from the key's history.
+/// again after a delete: no fence ([`settle::unfenced`]).
 fn create(g: &Gateway, key: &[u8], value: &[u8], lease: i64, put: Vec<Value>) -> Result<i64> {
-    let seen = g.seen_revision();
-    let o = settle::unfenced_txn(g, key, vec![revision_is(key, 0)], put)?;
-    if !o.earlier_lost {
-        return if o.succeeded {
-            Ok(o.revision)
-        } else {
-            Err(condition_failed(key, 0))
-        };
-    }
-    // Where the history must be read to: our own creation, or the key's
-    // last write.
-    let until = match (&o.current, o.succeeded) {
-        (_, true) => o.revision,
-        (Some(kv), false) => kv.mod_revision,
-        (None, false) => {
-            return Err(settle::unknown(
-                key,
-                "it was refused although the key does not exist",
-            ))
-        }
-    };
-    let created_like_ours = settle::changes(g, key, seen + 1, until)?.iter().any(|e| {
-        e.kv.version == 1
-            && settle::puts(e, value, lease)
-            && !(o.succeeded && e.kv.mod_revision == o.revision)
-    });
-    match (o.succeeded, created_like_ours) {
-        (true, false) => Ok(o.revision),
-        (false, false) => Err(condition_failed(key, 0)),
-        (_, true) => Err(settle::unknown(
-            key,
-            "the key was created with the same value since it was sent, perhaps by the first copy",
-        )),
-    }
+    let compares = [revision_is(key, 0)];
+    settle::unfenced(
+        g,
+        key,
+        |copy| {
+            let o = settle::unfenced_txn(g, key, &compares, &put, copy)?;
+            Ok(if o.succeeded {
+                settle::Answer {
+                    result: Ok(o.revision),
+                    changed_at: Some(o.revision),
+                    last_write: None,
+                }
+            } else {
+                settle::Answer {
+                    result: Err(condition_failed(key, 0)),
+                    changed_at: None,
+                    last_write: o.current.map(|kv| kv.mod_revision),
+                }
+            })
+        },
+        |e| e.kv.version == 1 && settle::puts(e, value, lease),
+    )
 }
 
 pub fn delete_if(g: &Gateway, key: &[u8], if_revision: Option<i64>) -> Result<i64> {
@@ -197,31 +183,29 @@ pub fn delete_if(g: &Gateway, key: &[u8], if_revision: Option<i64>) -> Result<i6
     }
 }
 
-/// A delete with no condition: no fence; settled from the key's history.
+/// A delete with no condition: no fence ([`settle::unfenced`]).
 fn delete_unconditionally(g: &Gateway, key: &[u8], delete: Vec<Value>) -> Result<i64> {
-    let seen = g.seen_revision();
-    let o = settle::unfenced_txn(g, key, Vec::new(), delete)?;
-    if o.deleted == 0 {
-        if o.earlier_lost {
-            return Err(settle::unknown(
-                key,
-                "the key is gone, perhaps deleted by the first copy",
-            ));
-        }
-        return Err(Error::not_found(key));
-    }
-    if o.earlier_lost {
-        let earlier = settle::changes(g, key, seen + 1, o.revision)?
-            .iter()
-            .any(|e| e.deleted && e.kv.mod_revision < o.revision);
-        if earlier {
-            return Err(settle::unknown(
-                key,
-                "the key was deleted since it was sent, perhaps by the first copy",
-            ));
-        }
-    }
-    Ok(o.revision)
+    settle::unfenced(
+        g,
+        key,
+        |copy| {
+            let o = settle::unfenced_txn(g, key, &[], &delete, copy)?;
+            Ok(if o.deleted > 0 {
+                settle::Answer {
+                    result: Ok(o.revision),
+                    changed_at: Some(o.revision),
+                    last_write: None,
+                }
+            } else {
+                settle::Answer {
+                    result: Err(Error::not_found(key)),
+                    changed_at: None,
+                    last_write: None,
+                }
+            })
+        },
+        |e| e.deleted,
+    )
 }
 
 pub fn delete_prefix(g: &Gateway, prefix: &[u8]) -> Result<Deleted> {
