@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod linearizable;
 pub mod netns;
 pub mod secure;
 
@@ -359,7 +360,10 @@ pub fn wait_for<T>(timeout: Duration, what: &str, mut found: impl FnMut() -> Opt
         if let Some(v) = found() {
             return v;
         }
-        assert!(std::time::Instant::now() < deadline, "{what} within {timeout:?}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} within {timeout:?}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
