@@ -294,9 +294,21 @@ impl NetCluster {
         }
     }
 
+    /// Cuts the hub, where the client runs, off from member `k`, both
+    /// ways: the hub's own traffic to and from the member is dropped
+    /// (OUTPUT and INPUT), while the members still reach each other
+    /// through the hub (FORWARD is left open).
+    pub fn cut_client(&self, k: usize) {
+        let addr = &self.members[k].addr;
+        must("iptables", &["-A", "OUTPUT", "-d", addr, "-j", "DROP"]);
+        must("iptables", &["-A", "INPUT", "-s", addr, "-j", "DROP"]);
+    }
+
     /// Removes every cut.
     pub fn heal(&self) {
-        must("iptables", &["-F", "FORWARD"]);
+        for chain in ["FORWARD", "INPUT", "OUTPUT"] {
+            must("iptables", &["-F", chain]);
+        }
     }
 
     /// `POST /v3/maintenance/status` on member `k`, if it answers 200 in time.
@@ -426,7 +438,9 @@ impl NetCluster {
 
 impl Drop for NetCluster {
     fn drop(&mut self) {
-        let _ = run("iptables", &["-F", "FORWARD"]);
+        for chain in ["FORWARD", "INPUT", "OUTPUT"] {
+            let _ = run("iptables", &["-F", chain]);
+        }
         for m in &mut self.members {
             if let Some(mut child) = m.child.take() {
                 let _ = child.kill();
