@@ -433,8 +433,9 @@ fn run_history(t: &Target, fault: Fault, n: u64, s: &Settings) -> History {
     let end_key = format!("{prefix}/~end");
     let leader = t.leader();
     let from = revision(&t.member_endpoint(leader)) + 1;
-    // Expected length of the run: about 6 s; calls paced to give s.ops.
-    let pause = Duration::from_millis(6000 * s.clients as u64 / s.ops);
+    // A run lasts about 6 s, half of it with calls held up by the fault:
+    // calls paced to give about s.ops in all.
+    let pause = Duration::from_millis(3000 * s.clients as u64 / s.ops);
     let start = Instant::now();
     let stop = AtomicBool::new(false);
     let give_up: Mutex<Option<Instant>> = Mutex::new(None);
@@ -490,8 +491,17 @@ fn run_history(t: &Target, fault: Fault, n: u64, s: &Settings) -> History {
                 complete: start.elapsed().as_nanos() as u64,
             });
         }
-        common::wait_for(Duration::from_secs(30), "the end marker", || {
+        let invoke = start.elapsed().as_nanos() as u64;
+        let end_rev = common::wait_for(Duration::from_secs(30), "the end marker", || {
             last.put(&end_key, "end", 0).ok()
+        });
+        ops.push(Op {
+            client: s.clients,
+            key: end_key.as_bytes().to_vec(),
+            call: Call::Put(b"end".to_vec()),
+            outcome: Outcome::Ok(Ret::Revision(end_rev)),
+            invoke,
+            complete: start.elapsed().as_nanos() as u64,
         });
         *give_up.lock().unwrap() = Some(Instant::now() + Duration::from_secs(30));
         let (delivered, errors) = w.join().expect("watch thread");
@@ -513,6 +523,32 @@ fn run_history(t: &Target, fault: Fault, n: u64, s: &Settings) -> History {
         changes,
         watch_errors,
         what,
+    }
+}
+
+/// Writes `key`'s calls and its changes (from the key history) to a
+/// file for a look (`$ETCDAPI_TORTURE_DUMP`, else the temp dir); its path.
+fn dump(h: &History, key: &[u8], fault: Fault, n: u64) -> String {
+    use std::fmt::Write;
+    let dir = std::env::var_os("ETCDAPI_TORTURE_DUMP")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join("etcdapi-torture"));
+    let _ = std::fs::create_dir_all(&dir);
+    let name = String::from_utf8_lossy(key).replace('/', "_");
+    let path = dir.join(format!("{fault:?}-{n}{name}.txt"));
+    let mut text = String::new();
+    // Calls in invocation order, each with its key's changes (etcd's
+    // truth) interleaved by completion.
+    for op in h.ops.iter().filter(|o| o.key == key) {
+        let _ = writeln!(text, "{op}");
+    }
+    let _ = writeln!(text, "-- changes of the key (key history):");
+    for c in h.changes.iter().filter(|c| c.key == key) {
+        let _ = writeln!(text, "{c}");
+    }
+    match std::fs::write(&path, text) {
+        Ok(()) => path.display().to_string(),
+        Err(e) => format!("(not written: {e})"),
     }
 }
 
@@ -547,6 +583,10 @@ fn judge(h: &History, fault: Fault, n: u64, tally: &mut Tally) {
                     v.unknown
                 );
                 eprintln!("VIOLATION {line}");
+                eprintln!(
+                    "  the key's calls and changes: {}",
+                    dump(h, &v.key, fault, n)
+                );
                 tally.examples.push(line);
             }
         }

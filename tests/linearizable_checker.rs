@@ -558,7 +558,7 @@ fn ch(r: i64, k: &str, v: Option<&str>) -> Change {
 }
 
 #[test]
-fn watch_check_accepts_the_history_and_rejects_a_skip_a_repeat_and_a_lost_write() {
+fn watch_check_accepts_the_history_and_rejects_a_skip_a_repeat_a_lost_and_a_stray_write() {
     let history = vec![
         ch(5, "/p/a", Some("1")),
         ch(6, "/p/b", Some("1")),
@@ -583,8 +583,29 @@ fn watch_check_accepts_the_history_and_rejects_a_skip_a_repeat_and_a_lost_write(
             key: b("/p/b"),
             ..put_if(1, (6, 7), "3", 6, Outcome::Refused)
         },
+        // Rev 6: a value compare's write (it returns no revision).
+        Op {
+            key: b("/p/b"),
+            ..set_if(1, (0, 1), "1", "0", Outcome::Ok(Ret::Done))
+        },
     ];
     check_watch(&history, &history, &ops).expect("the watch delivered the history");
+
+    // A change no call explains: an acked write applied a second time.
+    let mut twice = history.clone();
+    twice.insert(1, ch(6, "/p/a", Some("1")));
+    let e = check_watch(&twice, &twice, &ops).unwrap_err();
+    assert!(
+        e.contains("rev 6 put /p/a = 1 (the first) at no acked write's revision"),
+        "{e}"
+    );
+    // Unless a call with an unknown outcome could have made it.
+    let mut with_unknown = ops.clone();
+    with_unknown.push(Op {
+        key: b("/p/a"),
+        ..put(2, (0, 1), "1", Outcome::Unknown)
+    });
+    check_watch(&twice, &twice, &with_unknown).expect("an unknown put explains it");
 
     let mut skipped = history.clone();
     skipped.remove(2);

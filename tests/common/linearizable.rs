@@ -641,7 +641,10 @@ impl fmt::Display for Change {
 /// What a watch opened before the run `delivered` must be: in strictly
 /// increasing (revision, key) order, nothing repeated, exactly `history`
 /// (read afterwards from a healthy member), and holding every `Ok` write
-/// of `ops` at its revision with its effect.
+/// of `ops` at its revision with its effect. And every change of
+/// `history` must be some call's doing: those not at an acked write's
+/// revision are matched, by key and effect, with the calls that could
+/// have made them (acked value compares, unknown writes).
 pub fn check_watch(delivered: &[Change], history: &[Change], ops: &[Op]) -> Result<(), String> {
     for w in delivered.windows(2) {
         if (w[0].revision, &w[0].key) >= (w[1].revision, &w[1].key) {
@@ -685,17 +688,55 @@ pub fn check_watch(delivered: &[Change], history: &[Change], ops: &[Op]) -> Resu
         .iter()
         .map(|c| ((c.revision, c.key.as_slice()), c))
         .collect();
+    /// A key and what a change did to it (`None`: deleted).
+    type Effect<'a> = (&'a [u8], Option<&'a [u8]>);
+    let mut claimed: HashSet<(i64, &[u8])> = HashSet::new();
+    // Calls that may have made a change of such an effect unseen.
+    let mut could: HashMap<Effect, usize> = HashMap::new();
     for op in ops {
         let (rev, value) = match (&op.call, &op.outcome) {
             (Call::Put(v) | Call::PutIf(v, _), Outcome::Ok(Ret::Revision(r))) => (*r, Some(v)),
             (Call::DeleteIf(_), Outcome::Ok(Ret::Revision(r))) => (*r, None),
+            (Call::SetIfValue(v, _), Outcome::Ok(_))
+            | (Call::Put(v) | Call::PutIf(v, _) | Call::SetIfValue(v, _), Outcome::Unknown) => {
+                *could.entry((&op.key, Some(v.as_slice()))).or_default() += 1;
+                continue;
+            }
+            (Call::DeleteIf(_), Outcome::Unknown) => {
+                *could.entry((&op.key, None)).or_default() += 1;
+                continue;
+            }
             _ => continue,
         };
         match at.get(&(rev, op.key.as_slice())) {
-            Some(c) if c.value.as_ref() == value => {}
+            Some(c) if c.value.as_ref() == value => {
+                claimed.insert((rev, &op.key));
+            }
             Some(c) => return Err(format!("{op}: the history has {c} at that revision")),
             None => return Err(format!("{op}: no change of its key at that revision")),
         }
+    }
+    let mut unexplained: HashMap<Effect, Vec<&Change>> = HashMap::new();
+    for c in history {
+        if !claimed.contains(&(c.revision, c.key.as_slice())) {
+            unexplained
+                .entry((&c.key, c.value.as_deref()))
+                .or_default()
+                .push(c);
+        }
+    }
+    let mut worst: Option<(&Change, usize, usize)> = None;
+    for (effect, changes) in &unexplained {
+        let n = could.get(effect).copied().unwrap_or(0);
+        if changes.len() > n && worst.is_none_or(|w| changes[0].revision < w.0.revision) {
+            worst = Some((changes[0], changes.len(), n));
+        }
+    }
+    if let Some((c, many, calls)) = worst {
+        return Err(format!(
+            "{many} changes like {c} (the first) at no acked write's revision, but only {calls} \
+             calls (acked value compares, unknown writes) that could have made them"
+        ));
     }
     Ok(())
 }
