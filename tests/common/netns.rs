@@ -25,6 +25,10 @@
 //! well: that cuts the member off from everyone, not from its cluster
 //! only. With a namespace per member, a packet's source is its sender.
 //!
+//! The client can be cut off from one member instead ([`NetCluster::cut_client`]):
+//! the hub's own INPUT and OUTPUT chains drop its traffic with that
+//! member, while FORWARD, between members, stays open.
+//!
 //! Addresses come from 198.18.0.0/15 (the benchmarking range, RFC 2544),
 //! each cluster of the process on its own subnets so that no session state
 //! is shared between clusters; nothing leaves the namespaces. Without the
