@@ -4,6 +4,7 @@
 #                 on etcd 3.4.23 and again on etcd 3.5.1
 #   make demo     the example CLI through every call against a throwaway etcd
 #   make bench    throughput, latency and client CPU figures, v3 and v2, http and https (no pass/fail)
+#   make torture  long linearizability runs under faults (20 histories per nemesis), then a table
 #   make install  stripped libraries, header, pkg-config, CMake package, man pages (make uninstall)
 
 PREFIX  ?= /usr/local
@@ -47,7 +48,7 @@ export ETCDAPI_TEST_ETCD
 # run on 3.4 only.
 ON_BOTH := test-rust test-c test-c-v2 test-secure test-signals
 
-.PHONY: all check check-header check-exports clippy $(ON_BOTH) $(ON_BOTH:=-3.5) test-leader test-leader-v2 test-examples memcheck demo bench install clean
+.PHONY: all check check-header check-exports clippy $(ON_BOTH) $(ON_BOTH:=-3.5) test-leader test-leader-v2 test-examples memcheck demo bench torture install clean
 
 all: $(LIBS) $(PROGS) $(EXAMPLES)
 
@@ -132,6 +133,24 @@ RUST_ON_3.4_ONLY := --skip isolated --skip idle_watch_cost
 test-rust:
 	ETCDAPI_PROTOCOL=v3 $(ETCDLOCAL) run -- $(CARGO) test --release \
 	  $(if $(filter 3.5,$(ETCDAPI_TEST_ETCD)),-- $(RUST_ON_3.4_ONLY))
+
+# Long runs of tests/linearizability.rs (make check runs the short ones):
+# TORTURE_HISTORIES histories of about TORTURE_OPS calls per nemesis, on
+# the etcd that ETCDAPI_TEST_ETCD selects (3.4 unless set). The log goes
+# to build/torture.log, then the table: one row per nemesis.
+TORTURE_HISTORIES ?= 20
+TORTURE_OPS       ?= 400
+torture:
+	@mkdir -p $(B)
+	@{ ETCDAPI_PROTOCOL=v3 ETCDAPI_TORTURE_HISTORIES=$(TORTURE_HISTORIES) ETCDAPI_TORTURE_OPS=$(TORTURE_OPS) \
+	  $(ETCDLOCAL) run -- $(CARGO) test --release --test linearizability -- --nocapture --test-threads=1 \
+	  linearizable_; echo $$? > $(B)/torture.rc; } 2>&1 | tee $(B)/torture.log
+	@echo
+	@printf '%-20s %9s %10s %8s %10s %8s %14s\n' nemesis histories operations unknown violations too-hard watch-failures
+	@sed -n 's/.*TORTURE nemesis=\([^ ]*\) histories=\([0-9]*\) operations=\([0-9]*\) unknown=\([0-9]*\) violations=\([0-9]*\) too_hard=\([0-9]*\) watch_failures=\([0-9]*\).*/\1 \2 \3 \4 \5 \6 \7/p' \
+	  $(B)/torture.log | awk '{ printf "%-20s %9s %10s %8s %10s %8s %14s\n", $$1, $$2, $$3, $$4, $$5, $$6, $$7 }'
+	@grep '^SKIP' $(B)/torture.log || true
+	@exit $$(cat $(B)/torture.rc)
 
 test-c: $(B)/harness
 	ETCDAPI_PROTOCOL=v3 $(ETCDLOCAL) run -- $(B)/harness

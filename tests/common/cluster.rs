@@ -486,3 +486,65 @@ pub fn raw_get(endpoint: &str, key: &[u8]) -> Option<(Vec<u8>, i64)> {
     let value = b64.decode(kv["value"].as_str().unwrap_or("")).unwrap();
     Some((value, uint_field(&kv["mod_revision"]).unwrap() as i64))
 }
+
+/// Every change to a key strictly below `prefix/` from revision `from`,
+/// in etcd's order, read with a raw gateway watch until the change at
+/// revision `until` (or later) has been seen.
+pub fn prefix_history(
+    endpoint: &str,
+    prefix: &[u8],
+    from: i64,
+    until: i64,
+) -> Vec<super::linearizable::Change> {
+    use base64::Engine;
+    use std::io::BufRead;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut start = prefix.to_vec();
+    start.push(b'/');
+    let mut end = prefix.to_vec();
+    end.push(b'/' + 1);
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(20)))
+        .build()
+        .into();
+    let body = format!(
+        r#"{{"create_request":{{"key":"{}","range_end":"{}","start_revision":"{from}"}}}}"#,
+        b64.encode(&start),
+        b64.encode(&end)
+    );
+    let resp = agent
+        .post(&format!("http://{endpoint}/v3/watch"))
+        .send(body.as_bytes())
+        .expect("history watch");
+    let mut reader = std::io::BufReader::new(resp.into_body().into_reader());
+    let mut out = Vec::new();
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let n = reader.read_line(&mut line).expect("history watch stream");
+        assert!(n > 0, "history watch ended before revision {until}");
+        let v: Value = serde_json::from_str(&line).expect("history watch message");
+        let r = &v["result"];
+        assert!(r["canceled"] != true, "history watch canceled: {line}");
+        for ev in r["events"].as_array().into_iter().flatten() {
+            let revision = uint_field(&ev["kv"]["mod_revision"]).unwrap() as i64;
+            let key = b64.decode(ev["kv"]["key"].as_str().unwrap_or("")).unwrap();
+            let value = if ev["type"] == "DELETE" {
+                None
+            } else {
+                Some(
+                    b64.decode(ev["kv"]["value"].as_str().unwrap_or(""))
+                        .unwrap(),
+                )
+            };
+            out.push(super::linearizable::Change {
+                revision,
+                key,
+                value,
+            });
+        }
+        if out.last().is_some_and(|c| c.revision >= until) {
+            return out;
+        }
+    }
+}

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod linearizable;
 pub mod netns;
 pub mod secure;
 

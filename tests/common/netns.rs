@@ -25,6 +25,10 @@
 //! well: that cuts the member off from everyone, not from its cluster
 //! only. With a namespace per member, a packet's source is its sender.
 //!
+//! The client can be cut off from one member instead ([`NetCluster::cut_client`]):
+//! the hub's own INPUT and OUTPUT chains drop its traffic with that
+//! member, while FORWARD, between members, stays open.
+//!
 //! Addresses come from 198.18.0.0/15 (the benchmarking range, RFC 2544),
 //! each cluster of the process on its own subnets so that no session state
 //! is shared between clusters; nothing leaves the namespaces. Without the
@@ -294,9 +298,21 @@ impl NetCluster {
         }
     }
 
+    /// Cuts the hub, where the client runs, off from member `k`, both
+    /// ways: the hub's own traffic to and from the member is dropped
+    /// (OUTPUT and INPUT), while the members still reach each other
+    /// through the hub (FORWARD is left open).
+    pub fn cut_client(&self, k: usize) {
+        let addr = &self.members[k].addr;
+        must("iptables", &["-A", "OUTPUT", "-d", addr, "-j", "DROP"]);
+        must("iptables", &["-A", "INPUT", "-s", addr, "-j", "DROP"]);
+    }
+
     /// Removes every cut.
     pub fn heal(&self) {
-        must("iptables", &["-F", "FORWARD"]);
+        for chain in ["FORWARD", "INPUT", "OUTPUT"] {
+            must("iptables", &["-F", chain]);
+        }
     }
 
     /// `POST /v3/maintenance/status` on member `k`, if it answers 200 in time.
@@ -426,7 +442,9 @@ impl NetCluster {
 
 impl Drop for NetCluster {
     fn drop(&mut self) {
-        let _ = run("iptables", &["-F", "FORWARD"]);
+        for chain in ["FORWARD", "INPUT", "OUTPUT"] {
+            let _ = run("iptables", &["-F", chain]);
+        }
         for m in &mut self.members {
             if let Some(mut child) = m.child.take() {
                 let _ = child.kill();
