@@ -134,22 +134,28 @@ test-rust:
 	ETCDAPI_PROTOCOL=v3 $(ETCDLOCAL) run -- $(CARGO) test --release \
 	  $(if $(filter 3.5,$(ETCDAPI_TEST_ETCD)),-- $(RUST_ON_3.4_ONLY))
 
-# Long runs of tests/linearizability.rs (make check runs the short ones):
+# Long runs of tests/linearizability.rs and tests/counter.rs (make check runs the short ones):
 # TORTURE_HISTORIES histories of about TORTURE_OPS calls per nemesis, on
 # the etcd that ETCDAPI_TEST_ETCD selects (3.4 unless set). The log goes
 # to build/torture.log, then the table: one row per nemesis.
 TORTURE_HISTORIES ?= 20
 TORTURE_OPS       ?= 400
+# Then the shared counter (tests/counter.rs) under kills and freezes for
+# this many seconds: acknowledged, unknown, final, longest gap.
+TORTURE_COUNTER_S ?= 40
 torture:
 	@mkdir -p $(B)
 	@{ ETCDAPI_PROTOCOL=v3 ETCDAPI_TORTURE_HISTORIES=$(TORTURE_HISTORIES) ETCDAPI_TORTURE_OPS=$(TORTURE_OPS) \
 	  $(ETCDLOCAL) run -- $(CARGO) test --release --test linearizability -- --nocapture --test-threads=1 \
-	  linearizable_; echo $$? > $(B)/torture.rc; } 2>&1 | tee $(B)/torture.log
+	  linearizable_ && ETCDAPI_PROTOCOL=v3 ETCDAPI_TORTURE_COUNTER_S=$(TORTURE_COUNTER_S) \
+	  $(ETCDLOCAL) run -- $(CARGO) test --release --test counter -- --nocapture; \
+	  echo $$? > $(B)/torture.rc; } 2>&1 | tee $(B)/torture.log
 	@echo
 	@printf '%-20s %9s %10s %8s %10s %8s %14s\n' nemesis histories operations unknown violations too-hard watch-failures
 	@sed -n 's/.*TORTURE nemesis=\([^ ]*\) histories=\([0-9]*\) operations=\([0-9]*\) unknown=\([0-9]*\) violations=\([0-9]*\) too_hard=\([0-9]*\) watch_failures=\([0-9]*\).*/\1 \2 \3 \4 \5 \6 \7/p' \
 	  $(B)/torture.log | awk '{ printf "%-20s %9s %10s %8s %10s %8s %14s\n", $$1, $$2, $$3, $$4, $$5, $$6, $$7 }'
 	@grep '^SKIP' $(B)/torture.log || true
+	@grep '^counter:' $(B)/torture.log || true
 	@exit $$(cat $(B)/torture.rc)
 
 test-c: $(B)/harness

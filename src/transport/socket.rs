@@ -70,6 +70,7 @@ impl<In: Transport> Connector<In> for SocketConnector {
                         pending: Vec::new(),
                         read_timeout: None,
                         answered: false,
+                        abandoned: false,
                     })));
                 }
                 Err(e) if e.kind() == io::ErrorKind::TimedOut => {
@@ -93,6 +94,19 @@ pub struct Socket {
     read_timeout: Option<Option<Duration>>,
     /// An answer was read since the last liveness probe.
     answered: bool,
+    /// A request on it went unanswered in time: it is closed with a reset,
+    /// so that a member that has not read the request yet (frozen: its
+    /// kernel holds the bytes) never will — the kernel drops unread data
+    /// on a reset — and a write given up on cannot be carried out later.
+    abandoned: bool,
+}
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        if self.abandoned {
+            let _ = socket2::SockRef::from(&*self.stream).set_linger(Some(Duration::ZERO));
+        }
+    }
 }
 
 impl fmt::Debug for Socket {
@@ -104,6 +118,51 @@ impl fmt::Debug for Socket {
 }
 
 impl Socket {
+    /// The reads of [`Socket::await_input`], until bytes come, the end, or
+    /// an error.
+    fn read_answer(
+        &mut self,
+        timeout: NextTimeout,
+        check_every: Option<Duration>,
+        started: Instant,
+    ) -> Result<usize, ureq::Error> {
+        let amount = loop {
+            let input = self.buffers.input_append_buf();
+            match (&*self.stream).read(input) {
+                // A signal is no reason to fail: read on, within the time.
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                    if time_left(timeout, started).is_some_and(|l| l.is_zero()) {
+                        return Err(ureq::Error::Timeout(timeout.reason));
+                    }
+                }
+                Err(e)
+                    if check_every.is_some()
+                        && matches!(
+                            e.kind(),
+                            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                        ) =>
+                {
+                    if time_left(timeout, started).is_some_and(|l| l.is_zero()) {
+                        return Err(ureq::Error::Timeout(timeout.reason));
+                    }
+                    if !run_idle_check() {
+                        return Err(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            "the member stopped serving while we waited",
+                        )
+                        .into());
+                    }
+                    if let Some(every) = check_every {
+                        self.set_read_timeout_to(Some(check_read_timeout(timeout, every, started)))
+                            .map_err(|e| timed_out(e, timeout))?;
+                    }
+                }
+                other => break other.map_err(|e| timed_out(e, timeout))?,
+            }
+        };
+        Ok(amount)
+    }
+
     fn flush_pending(&mut self) -> io::Result<()> {
         if self.pending.is_empty() {
             return Ok(());
@@ -130,6 +189,22 @@ impl Socket {
             self.read_timeout = Some(wanted);
         }
         Ok(())
+    }
+}
+
+/// What is left of `timeout` since `started` (`None`: no time-out).
+fn time_left(timeout: NextTimeout, started: Instant) -> Option<Duration> {
+    timeout
+        .not_zero()
+        .map(|t| t.saturating_sub(started.elapsed()))
+}
+
+/// The read time-out of a wait with a liveness check every `every`: the
+/// check's period, within what is left of the wait's own time-out.
+fn check_read_timeout(timeout: NextTimeout, every: Duration, started: Instant) -> Duration {
+    match time_left(timeout, started) {
+        Some(left) => every.min(left).max(Duration::from_millis(1)),
+        None => every,
     }
 }
 
@@ -162,55 +237,19 @@ impl Transport for Socket {
         // it, within its own time-out when it has one.
         let check_every = IDLE_CHECK.with(|c| c.borrow().as_ref().map(|c| c.every));
         let started = Instant::now();
-        let left = |started: Instant| {
-            timeout
-                .not_zero()
-                .map(|t| t.saturating_sub(started.elapsed()))
-        };
-        let check_read_timeout = |every: Duration, started: Instant| match left(started) {
-            Some(l) => every.min(l).max(Duration::from_millis(1)),
-            None => every,
-        };
         match check_every {
-            Some(every) => self.set_read_timeout_to(Some(check_read_timeout(every, started))),
+            Some(every) => {
+                self.set_read_timeout_to(Some(check_read_timeout(timeout, every, started)))
+            }
             None => self.set_read_timeout(timeout),
         }
         .and_then(|()| self.flush_pending())
         .map_err(|e| timed_out(e, timeout))?;
-        let amount = loop {
-            let input = self.buffers.input_append_buf();
-            match (&*self.stream).read(input) {
-                // A signal is no reason to fail: read on, within the time.
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {
-                    if left(started).is_some_and(|l| l.is_zero()) {
-                        return Err(ureq::Error::Timeout(timeout.reason));
-                    }
-                }
-                Err(e)
-                    if check_every.is_some()
-                        && matches!(
-                            e.kind(),
-                            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                        ) =>
-                {
-                    if left(started).is_some_and(|l| l.is_zero()) {
-                        return Err(ureq::Error::Timeout(timeout.reason));
-                    }
-                    if !run_idle_check() {
-                        return Err(io::Error::new(
-                            io::ErrorKind::TimedOut,
-                            "the member stopped serving while we waited",
-                        )
-                        .into());
-                    }
-                    if let Some(every) = check_every {
-                        self.set_read_timeout_to(Some(check_read_timeout(every, started)))
-                            .map_err(|e| timed_out(e, timeout))?;
-                    }
-                }
-                other => break other.map_err(|e| timed_out(e, timeout))?,
-            }
-        };
+        let read = self.read_answer(timeout, check_every, started);
+        if read.is_err() {
+            self.abandoned = true;
+        }
+        let amount = read?;
         self.buffers.input_appended(amount);
         self.answered = true;
         Ok(amount > 0)
