@@ -4,8 +4,9 @@
 use super::json::{Answer, Node};
 use super::watch::{self, Waited};
 use super::wire::{code, decode, form, key_path, utf8};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 use crate::keys::immediate_children;
+use crate::outcome::{self, Copy};
 use crate::transport::{Method, Probe, Reply, Request, Retry, Servers, Transport};
 
 /// Reads are `quorum=true`: linearizable, as on v3 (a plain v2 GET answers
@@ -56,24 +57,45 @@ fn write_fields<'a>(value: &'a str, ttl: &'a str) -> Vec<(&'a str, &'a str)> {
     fields
 }
 
-/// How many copies of an unfenced write are sent at most.
-const UNFENCED_COPIES: usize = 3;
+/// A v2 key's history (its `waitIndex` long polls), for
+/// [`outcome::unfenced`].
+struct V2History<'a> {
+    t: &'a Transport,
+    key: &'a [u8],
+    path: &'a str,
+}
+
+impl outcome::KeyHistory for V2History<'_> {
+    type Change = Answer;
+
+    fn last_write(&self) -> Result<Option<i64>> {
+        Ok(read(self.t, self.key)?.map(|n| n.modified_index as i64))
+    }
+
+    fn changes(&self, from: i64, until: i64) -> Result<Vec<(i64, Answer)>> {
+        Ok(
+            changes(self.t, self.key, self.path, from as u64, until as u64)?
+                .into_iter()
+                .map(|c| (c.node.modified_index as i64, c))
+                .collect(),
+        )
+    }
+
+    fn unknown(&self, why: &str) -> Error {
+        unknown(self.key, why)
+    }
+}
 
 /// An unfenced write (a plain set or delete) on `path`, settled as on v3
-/// (`crate::v3` settle's notes, from v2's event history): each copy sent
-/// once, its member asked whether it still serves when the answer is
-/// slow; after a lost answer the key's history from the highest index seen
-/// before the first copy is read: a change `like_this` there, and the
-/// outcome is unknown; none, and another copy goes to the next server.
-/// A later copy's answer is the write's own only if no change like it came
-/// before. `changed_at` gives the index a copy's answer changed the key at
-/// (`None`: it changed nothing, a delete that found nothing).
+/// ([`outcome::unfenced`], from v2's event history): each copy sent once,
+/// its member asked whether it still serves when the answer is slow.
+/// `answer` reads a copy's reply.
 fn unfenced<T>(
     t: &Transport,
     key: &[u8],
     path: &str,
     request: Request,
-    answer: impl Fn(&Reply) -> Result<(Result<T>, Option<u64>)>,
+    answer: impl Fn(&Reply) -> Result<Copy<T>>,
     like_this: impl Fn(&Answer) -> bool,
 ) -> Result<T> {
     let probe = Probe {
@@ -86,55 +108,16 @@ fn unfenced<T>(
     if t.seen_revision() == 0 {
         read(t, key)?;
     }
-    let seen = t.seen_revision() as u64;
-    let mut lost = false;
-    for copy in 0..UNFENCED_COPIES {
+    let send = |copy: usize| {
         let servers = match copy {
             0 => Servers::Preferred,
             n => Servers::From(t.preferred() + n),
         };
         let request = request.retry(Retry::IfNotSent).servers(servers);
-        let reply = match t.while_writing(probe.clone(), || t.send(&request)) {
-            Ok(reply) => reply,
-            Err(e) if e.kind() == ErrorKind::OutcomeUnknown => {
-                lost = true;
-                if let Some(node) = read(t, key)?.filter(|n| n.modified_index > seen) {
-                    if changes(t, key, path, seen + 1, node.modified_index)?
-                        .iter()
-                        .any(&like_this)
-                    {
-                        return Err(unknown(
-                            key,
-                            "a change like this write's was made since it was sent, perhaps by it",
-                        ));
-                    }
-                }
-                continue;
-            }
-            Err(e) => return Err(e),
-        };
-        let (result, changed_at) = answer(&reply)?;
-        if !lost {
-            return result;
-        }
-        let Some(index) = changed_at else {
-            return Err(unknown(
-                key,
-                "a copy sent again changed nothing, perhaps because the first copy had",
-            ));
-        };
-        let earlier = changes(t, key, path, seen + 1, index)?
-            .iter()
-            .any(|c| c.node.modified_index < index && like_this(c));
-        if earlier {
-            return Err(unknown(
-                key,
-                "a change like this write's was made before the copy sent again, perhaps by the first copy",
-            ));
-        }
-        return result;
-    }
-    Err(unknown(key, "the answers to every copy sent were lost"))
+        answer(&t.while_writing(probe.clone(), || t.send(&request))?)
+    };
+    let history = V2History { t, key, path };
+    outcome::unfenced(&history, t.seen_revision(), send, like_this)
 }
 
 /// The changes to `path` at index `from` and above, up to the first at or
@@ -191,7 +174,7 @@ pub fn put(t: &Transport, key: &[u8], value: &[u8], ttl: u32) -> Result<()> {
         Request::put_form(&path, body.as_bytes()),
         |reply| {
             let answer = decode(reply)?.map_err(Error::from)?;
-            Ok((Ok(()), Some(answer.node.modified_index)))
+            Ok(Copy::changed(Ok(()), answer.node.modified_index as i64))
         },
         |c| puts(c, value),
     )
@@ -266,8 +249,8 @@ pub fn delete(t: &Transport, key: &[u8]) -> Result<bool> {
         &path,
         Request::delete(&path),
         |reply| match decode(reply)? {
-            Ok(answer) => Ok((Ok(true), Some(answer.node.modified_index))),
-            Err(r) if r.code == code::KEY_NOT_FOUND => Ok((Ok(false), None)),
+            Ok(answer) => Ok(Copy::changed(Ok(true), answer.node.modified_index as i64)),
+            Err(r) if r.code == code::KEY_NOT_FOUND => Ok(Copy::unchanged(Ok(false), None)),
             Err(r) => Err(r.into()),
         },
         |c| matches!(c.action.as_str(), "delete" | "compareAndDelete" | "expire"),

@@ -11,6 +11,7 @@ use super::settle;
 use crate::error::{Error, ErrorKind, Result};
 use crate::keys::{children_prefix, prefix_range_end};
 use crate::kv::{Deleted, KeyValue, Listing};
+use crate::outcome::Copy;
 use crate::transport::Retry;
 
 /// `key` with its revisions, and the store's revision at the read.
@@ -68,11 +69,7 @@ pub fn put(g: &Gateway, key: &[u8], value: &[u8], lease: i64) -> Result<i64> {
         key,
         |copy| {
             let w: Written = g.call_unfenced("/v3/kv/put", &body, key, copy)?;
-            Ok(settle::Answer {
-                result: Ok(w.header.revision),
-                changed_at: Some(w.header.revision),
-                last_write: None,
-            })
+            Ok(Copy::changed(Ok(w.header.revision), w.header.revision))
         },
         |e| settle::puts(e, value, lease),
     )
@@ -136,17 +133,10 @@ fn create(g: &Gateway, key: &[u8], value: &[u8], lease: i64, put: Vec<Value>) ->
         |copy| {
             let o = settle::unfenced_txn(g, key, &compares, &put, copy)?;
             Ok(if o.succeeded {
-                settle::Answer {
-                    result: Ok(o.revision),
-                    changed_at: Some(o.revision),
-                    last_write: None,
-                }
+                Copy::changed(Ok(o.revision), o.revision)
             } else {
-                settle::Answer {
-                    result: Err(condition_failed(key, 0)),
-                    changed_at: None,
-                    last_write: o.current.map(|kv| kv.mod_revision),
-                }
+                let last_write = o.current.map(|kv| kv.mod_revision);
+                Copy::unchanged(Err(condition_failed(key, 0)), last_write)
             })
         },
         |e| e.kv.version == 1 && settle::puts(e, value, lease),
@@ -191,17 +181,9 @@ fn delete_unconditionally(g: &Gateway, key: &[u8], delete: Vec<Value>) -> Result
         |copy| {
             let o = settle::unfenced_txn(g, key, &[], &delete, copy)?;
             Ok(if o.deleted > 0 {
-                settle::Answer {
-                    result: Ok(o.revision),
-                    changed_at: Some(o.revision),
-                    last_write: None,
-                }
+                Copy::changed(Ok(o.revision), o.revision)
             } else {
-                settle::Answer {
-                    result: Err(Error::not_found(key)),
-                    changed_at: None,
-                    last_write: None,
-                }
+                Copy::unchanged(Err(Error::not_found(key)), None)
             })
         },
         |e| e.deleted,

@@ -27,8 +27,9 @@ use serde_json::{json, Value};
 use super::gateway::Gateway;
 use super::history;
 use super::json::{encode, TxnOpResponse, TxnResponse};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 use crate::kv::{KeyValue, WatchEvent};
+use crate::outcome::{self, Copy};
 
 /// What a txn with a compare did, and what the key held when it failed.
 pub struct Outcome {
@@ -77,88 +78,47 @@ pub fn unfenced_txn(
     Ok(outcome(r, key, false))
 }
 
-/// What one copy of an unfenced write answered.
-pub struct Answer<T> {
-    /// What the call returns when this copy's answer is the write's own.
-    pub result: Result<T>,
-    /// The revision of the change this copy made (`None`: it changed
-    /// nothing: a create refused, a delete that found nothing).
-    pub changed_at: Option<i64>,
-    /// When it changed nothing: the revision of the key's last write
-    /// (`None`: the key does not exist).
-    pub last_write: Option<i64>,
+/// A v3 key's history, for [`outcome::unfenced`].
+struct V3History<'a> {
+    g: &'a Gateway,
+    key: &'a [u8],
 }
 
-/// How many copies of an unfenced write are sent at most.
-const UNFENCED_COPIES: usize = 3;
+impl outcome::KeyHistory for V3History<'_> {
+    type Change = WatchEvent;
 
-/// Sends an unfenced write (`send(copy)` sends one copy) and settles a
-/// lost answer. `like_this` is true for a change of `key` this write would
-/// have made. After a lost answer, the key's history from the highest
-/// revision seen before the first copy is read: a change like this
-/// write's there, and the outcome is unknown (the write is not sent again:
-/// it may have applied); none, and it is sent again. A later copy's answer
-/// is the write's own only if no change like this write's came before its
-/// own (or before the key's last write, when it changed nothing).
+    fn last_write(&self) -> Result<Option<i64>> {
+        let (now, _) = super::revisions::get_kv(self.g, self.key)
+            .map_err(|e| unknown(self.key, format!("reading it back failed: {e}")))?;
+        Ok(now.map(|kv| kv.mod_revision))
+    }
+
+    fn changes(&self, from: i64, until: i64) -> Result<Vec<(i64, WatchEvent)>> {
+        Ok(changes(self.g, self.key, from, until)?
+            .into_iter()
+            .map(|e| (e.kv.mod_revision, e))
+            .collect())
+    }
+
+    fn unknown(&self, why: &str) -> Error {
+        unknown(self.key, why)
+    }
+}
+
+/// Sends an unfenced write on `key` and settles a lost answer
+/// ([`outcome::unfenced`]). A session that has seen no revision yet learns
+/// one first: the history read after a lost answer starts there.
 pub fn unfenced<T>(
     g: &Gateway,
     key: &[u8],
-    send: impl Fn(usize) -> Result<Answer<T>>,
+    send: impl Fn(usize) -> Result<Copy<T>>,
     like_this: impl Fn(&WatchEvent) -> bool,
 ) -> Result<T> {
-    // A session that has seen no revision yet learns one first: the
-    // history read after a lost answer starts there.
     if g.seen_revision() == 0 {
         super::revisions::get_kv(g, key)?;
     }
     let seen = g.seen_revision();
-    let mut lost = false;
-    for copy in 0..UNFENCED_COPIES {
-        let answer = match send(copy) {
-            Ok(answer) => answer,
-            Err(e) if e.kind() == ErrorKind::OutcomeUnknown => {
-                lost = true;
-                let (now, _) = super::revisions::get_kv(g, key)
-                    .map_err(|e| unknown(key, format!("reading it back failed: {e}")))?;
-                if let Some(kv) = now.filter(|kv| kv.mod_revision > seen) {
-                    if changes(g, key, seen + 1, kv.mod_revision)?
-                        .iter()
-                        .any(&like_this)
-                    {
-                        return Err(unknown(
-                            key,
-                            "a change like this write's was made since it was sent, perhaps by it",
-                        ));
-                    }
-                }
-                continue;
-            }
-            Err(e) => return Err(e),
-        };
-        if !lost {
-            return answer.result;
-        }
-        let Some(until) = answer.changed_at.or(answer.last_write) else {
-            return Err(unknown(
-                key,
-                "a copy sent again changed nothing, perhaps because the first copy had",
-            ));
-        };
-        let own = answer.changed_at.unwrap_or(i64::MAX);
-        if until > seen {
-            let earlier = changes(g, key, seen + 1, until)?
-                .iter()
-                .any(|e| e.kv.mod_revision < own && like_this(e));
-            if earlier {
-                return Err(unknown(
-                    key,
-                    "a change like this write's was made before the copy sent again, perhaps by the first copy",
-                ));
-            }
-        }
-        return answer.result;
-    }
-    Err(unknown(key, "the answers to every copy sent were lost"))
+    outcome::unfenced(&V3History { g, key }, seen, send, like_this)
 }
 
 fn outcome(r: TxnResponse, key: &[u8], earlier_lost: bool) -> Outcome {
