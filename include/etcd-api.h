@@ -16,6 +16,48 @@
 #include <stdint.h>
 
 /**
+ * `key` names a prefix: every key strictly below key/ (as etcd_list);
+ * with a delete: the key itself too (as etcd_delete_prefix).
+ */
+#define ETCD_PREFIX 1
+
+/**
+ * Keys without values: value "" (value_len 0).
+ */
+#define ETCD_KEYS_ONLY 2
+
+/**
+ * No keys at all, only the count.
+ */
+#define ETCD_COUNT_ONLY 4
+
+/**
+ * The member asked answers from its own copy, without asking the leader:
+ * cheaper, any member can serve it, may be stale.
+ */
+#define ETCD_SERIALIZABLE 8
+
+/**
+ * Watcher: each change also carries the key as it was before.
+ */
+#define ETCD_PREV_KV 16
+
+/**
+ * Watcher: leave out puts.
+ */
+#define ETCD_NO_PUT 32
+
+/**
+ * Watcher: leave out deletes and expiries.
+ */
+#define ETCD_NO_DELETE 64
+
+/**
+ * Watcher: also report progress.
+ */
+#define ETCD_PROGRESS 128
+
+/**
  * Result of the calls that do not return a string.
  */
 typedef enum {
@@ -38,6 +80,59 @@ typedef enum {
    */
   ETCD_TIMEOUT = 3,
 } etcd_result;
+
+/**
+ * What a compare looks at.
+ */
+typedef enum {
+  /**
+   * The key's value, compared as bytes with value/value_len (a missing
+   * key never compares true).
+   */
+  ETCD_CMP_VALUE = 0,
+  /**
+   * Its version (0: the key does not exist).
+   */
+  ETCD_CMP_VERSION = 1,
+  /**
+   * 0: the key does not exist.
+   */
+  ETCD_CMP_CREATE_REVISION = 2,
+  ETCD_CMP_MOD_REVISION = 3,
+  /**
+   * The lease it is attached to (0: none).
+   */
+  ETCD_CMP_LEASE = 4,
+  /**
+   * `key` is a leadership string from etcd_campaign: holds while that
+   * leadership is held.
+   */
+  ETCD_CMP_LEADER = 5,
+  /**
+   * `key` a lock name, `value` the index etcd_lock gave: holds while
+   * that lock is held.
+   */
+  ETCD_CMP_LOCK_HELD = 6,
+} etcd_compare_target;
+
+/**
+ * How a compare's key relates to its operand.
+ */
+typedef enum {
+  ETCD_CMP_EQUAL = 0,
+  ETCD_CMP_NOT_EQUAL = 1,
+  ETCD_CMP_LESS = 2,
+  ETCD_CMP_GREATER = 3,
+} etcd_compare_op;
+
+/**
+ * The kind of one operation of etcd_txn.
+ */
+typedef enum {
+  ETCD_TXN_GET = 0,
+  ETCD_TXN_PUT = 1,
+  ETCD_TXN_DELETE = 2,
+} etcd_txn_kind;
 
 /**
  * An open session (opaque).
@@ -132,6 +227,66 @@ typedef struct {
    */
   etcd_kv kv;
 } etcd_event;
+
+/**
+ * One condition of etcd_txn.
+ */
+typedef struct {
+  etcd_compare_target target;
+  /**
+   * ETCD_CMP_LEADER and ETCD_CMP_LOCK_HELD take ETCD_CMP_EQUAL only.
+   */
+  etcd_compare_op op;
+  const char *key;
+  /**
+   * ETCD_CMP_VALUE: value_len bytes; ETCD_CMP_LOCK_HELD: the
+   * NUL-terminated index.
+   */
+  const char *value;
+  size_t value_len;
+  /**
+   * VERSION, CREATE_REVISION, MOD_REVISION, LEASE.
+   */
+  int64_t number;
+} etcd_compare;
+
+/**
+ * One operation of etcd_txn.
+ */
+typedef struct {
+  etcd_txn_kind kind;
+  /**
+   * GET: ETCD_PREFIX, ETCD_KEYS_ONLY, ETCD_COUNT_ONLY; DELETE:
+   * ETCD_PREFIX; PUT: none.
+   */
+  unsigned int flags;
+  const char *key;
+  /**
+   * PUT: value_len bytes (NULL only with value_len 0).
+   */
+  const char *value;
+  size_t value_len;
+  /**
+   * PUT: 0 for none.
+   */
+  int64_t lease;
+} etcd_txn_op;
+
+/**
+ * What one operation that ran gave; an array of them is released with
+ * etcd_txn_results_free.
+ */
+typedef struct {
+  /**
+   * GET: the keys read (owned by the results array).
+   */
+  etcd_kv *kvs;
+  size_t count;
+  /**
+   * GET: how many matched in all; DELETE: how many were deleted; PUT: 0.
+   */
+  int64_t number;
+} etcd_txn_result;
 
 #ifdef __cplusplus
 extern "C" {
@@ -468,6 +623,39 @@ etcd_result etcd_observe(etcd_session session,
                          int64_t from_revision,
                          unsigned int timeout_ms,
                          etcd_kv **leader);
+
+/**
+ * One etcd transaction (etcd v3): if every compare holds, `then_ops` run,
+ * else `else_ops`, all at one revision, atomically. A failed compare is
+ * not an error: ETCD_OK with `*succeeded` 0. `*results` (optional: may
+ * be NULL, and then `nresults` too) gets one etcd_txn_result per
+ * operation that ran, in order (`*nresults` of them; NULL when none;
+ * free with etcd_txn_results_free); `*revision` (optional) the store's
+ * revision after the transaction. ETCD_CMP_LEADER and
+ * ETCD_CMP_LOCK_HELD hold only while that leadership or lock still
+ * holds (fencing). ETCD_PROTOCOL_ERROR when etcd refused it (too many
+ * operations, a key written twice, an unknown lease, too large, no
+ * permission), with etcd's reason in etcd_errmsg(); ETCD_WTF for bad
+ * arguments (nothing is sent), a v2 session, or a transaction that
+ * writes and whose answer was lost ("outcome unknown").
+ */
+etcd_result etcd_txn(etcd_session session,
+                     const etcd_compare *compares,
+                     size_t ncompares,
+                     const etcd_txn_op *then_ops,
+                     size_t nthen,
+                     const etcd_txn_op *else_ops,
+                     size_t nelse,
+                     int *succeeded,
+                     etcd_txn_result **results,
+                     size_t *nresults,
+                     int64_t *revision);
+
+/**
+ * Releases an array of `n` etcd_txn_result from etcd_txn, with the keys
+ * inside. NULL does nothing.
+ */
+void etcd_txn_results_free(etcd_txn_result *results, size_t n);
 
 #ifdef __cplusplus
 }  // extern "C"

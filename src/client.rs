@@ -11,6 +11,7 @@ use crate::process::PerProcess;
 use crate::protocol::{Event, Extended, LeaseKeeper, Protocol};
 use crate::servers::{parse_server_list, Endpoint};
 use crate::shared;
+use crate::txn::{Compare, Op, TxnOutcome};
 
 /// A session on a list of etcd members. Safe to share between threads.
 pub struct Client {
@@ -201,6 +202,67 @@ impl Client {
     pub fn delete_if(&self, key: impl AsRef<[u8]>, if_revision: Option<i64>) -> Result<i64> {
         let ext = self.extended()?;
         ext.delete_if(&canonical(key.as_ref()), if_revision)
+    }
+
+    /// One transaction (SPEC section 8.3): if every compare holds, the
+    /// `then` operations run, else the `otherwise` ones, at one revision.
+    /// Keys are put in canonical form here; a failed compare is not an
+    /// error (`succeeded` false). A transaction that writes and whose
+    /// answer was lost is not sent again: `OutcomeUnknown`.
+    pub fn txn(&self, compares: &[Compare], then: &[Op], otherwise: &[Op]) -> Result<TxnOutcome> {
+        let ext = self.extended()?;
+        let compares = compares
+            .iter()
+            .map(|c| match c {
+                Compare::Key { key, target, op } => Ok(Compare::Key {
+                    key: canonical(key),
+                    target: target.clone(),
+                    op: *op,
+                }),
+                Compare::Leader(l) => Ok(Compare::Leader(l.clone())),
+                Compare::LockHeld { key, index } => Ok(Compare::LockHeld {
+                    key: canonical(key),
+                    index: index.clone(),
+                }),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let canonical_ops = |ops: &[Op]| -> Result<Vec<Op>> {
+            ops.iter()
+                .map(|op| {
+                    Ok(match op {
+                        Op::Get {
+                            key,
+                            prefix,
+                            keys_only,
+                            count_only,
+                        } => Op::Get {
+                            key: canonical(key),
+                            prefix: *prefix,
+                            keys_only: *keys_only,
+                            count_only: *count_only,
+                        },
+                        Op::Put { key, value, lease } => Op::Put {
+                            key: value_key(key)?,
+                            value: value.clone(),
+                            lease: *lease,
+                        },
+                        Op::Delete { key, prefix } => {
+                            let key = canonical(key);
+                            if *prefix && is_root(&key) {
+                                return Err(Error::bad_argument(
+                                    "a prefix delete of / would delete every key: refused",
+                                ));
+                            }
+                            Op::Delete {
+                                key,
+                                prefix: *prefix,
+                            }
+                        }
+                    })
+                })
+                .collect()
+        };
+        ext.txn(&compares, &canonical_ops(then)?, &canonical_ops(otherwise)?)
     }
 
     /// Deletes the key `prefix` and every key below `prefix/` in one

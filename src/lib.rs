@@ -17,11 +17,12 @@
 //! | `protocol.rs` | the one trait both protocols implement, and `Extended` (v3 only: revisions, prefixes, conditional writes, leases) |
 //! | `v3/` | etcd v3: `gateway` (calls, login) and `status` (answers, typed refusals) under `kv`, `lease`, `lock`, `watch` (kept streams; a cut stream reconnects here), `maintenance` (the leader), `election` (campaigns, leaders, observers) |
 //! | `v2/` | etcd v2: `wire` (refusals, key paths, forms) under `kv`, `lock`, `watch` (long polls), `maintenance` |
-//! | `outcome.rs` | settling a delete or compare-and-swap whose answer was lost |
+//! | `outcome.rs` | settling a write whose answer was lost (v3's fenced writes in `v3/settle.rs`) |
 //! | `transport/` | HTTP to the member list: one failover loop, stalled requests moved on, silent waits checked; `socket.rs`: the TCP socket under it |
 //! | `shared.rs`, `process.rs` | one protocol object per process and settings, shared by sessions; what a child makes anew after `fork()` |
 //! | `config.rs`, `tls.rs` | settings from the environment and options; certificates |
 //! | `kv.rs` | the extended API's types ([`KeyValue`], [`WatchEvent`], ...) |
+//! | `txn.rs` | transactions' types ([`Compare`], [`Op`], [`TxnOutcome`]) |
 //! | `servers.rs`, `keys.rs`, `error.rs` | server lists, key paths, errors |
 
 pub mod client;
@@ -37,6 +38,7 @@ pub mod servers;
 mod shared;
 mod tls;
 mod transport;
+pub mod txn;
 mod v2;
 mod v3;
 
@@ -46,3 +48,4 @@ pub use error::{Error, ErrorKind, Result};
 pub use kv::{Changes, Deleted, KeyValue, Leadership, LeaseTime, Listing, WatchEvent};
 pub use protocol::Event;
 pub use servers::{parse_server_list, Endpoint};
+pub use txn::{Compare, CompareOp, Op, OpResult, Target, TxnOutcome};

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::error::Result;
 use crate::kv::{Changes, Deleted, KeyValue, Leadership, LeaseTime, Listing};
+use crate::txn::{Compare, Op, TxnOutcome};
 
 /// One change seen by a watch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,6 +70,8 @@ pub trait Extended: Send + Sync {
     /// Deletes the key, only if its mod revision is `if_revision` (when
     /// given); `NotFound` or `CompareFailed` otherwise. The revision after.
     fn delete_if(&self, key: &[u8], if_revision: Option<i64>) -> Result<i64>;
+    /// One transaction: `then` if every compare holds, else `otherwise`.
+    fn txn(&self, compares: &[Compare], then: &[Op], otherwise: &[Op]) -> Result<TxnOutcome>;
     /// Deletes `prefix` and every key below `prefix/`, in one request.
     fn delete_prefix(&self, prefix: &[u8]) -> Result<Deleted>;
     /// The changes of the first revision >= `from` (`None`: from now)

@@ -368,3 +368,5 @@ unsafe fn secure_options(opts: *const etcd_options) -> Result<SecureOptions, Err
 mod extended;
 // Leader election (etcd v3), after the rest of the extended API.
 mod election;
+// Transactions and fenced writes (SPEC section 8.3), after section 7.
+mod txn;

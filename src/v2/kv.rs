@@ -4,10 +4,10 @@
 use super::json::{Answer, Node};
 use super::watch::{self, Waited};
 use super::wire::{code, decode, form, key_path, utf8};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::keys::immediate_children;
-use crate::outcome::{self, Copy};
-use crate::transport::{Method, Probe, Reply, Request, Retry, Servers, Transport};
+
+use crate::transport::{Method, Probe, Reply, Request, Retry, Transport};
 
 /// Reads are `quorum=true`: linearizable, as on v3 (a plain v2 GET answers
 /// from the member's local store, which may lag).
@@ -57,82 +57,23 @@ fn write_fields<'a>(value: &'a str, ttl: &'a str) -> Vec<(&'a str, &'a str)> {
     fields
 }
 
-/// A v2 key's history (its `waitIndex` long polls), for
-/// [`outcome::unfenced`].
-struct V2History<'a> {
-    t: &'a Transport,
-    key: &'a [u8],
-    path: &'a str,
-}
-
-impl outcome::KeyHistory for V2History<'_> {
-    type Change = Answer;
-
-    fn last_write(&self) -> Result<Option<i64>> {
-        Ok(read(self.t, self.key)?.map(|n| n.modified_index as i64))
-    }
-
-    fn changes(&self, from: i64, until: i64) -> Result<Vec<(i64, Answer)>> {
-        Ok(
-            changes(self.t, self.key, self.path, from as u64, until as u64)?
-                .into_iter()
-                .map(|c| (c.node.modified_index as i64, c))
-                .collect(),
-        )
-    }
-
-    fn unknown(&self, why: &str) -> Error {
-        unknown(self.key, why)
-    }
-}
-
-/// An unfenced write (a plain set or delete) on `path`, settled as on v3
-/// ([`outcome::unfenced`], from v2's event history): each copy sent once,
-/// its member asked whether it still serves when the answer is slow.
-/// `answer` reads a copy's reply.
-fn unfenced<T>(
-    t: &Transport,
-    key: &[u8],
-    path: &str,
-    request: Request,
-    answer: impl Fn(&Reply) -> Result<Copy<T>>,
-    like_this: impl Fn(&Answer) -> bool,
-) -> Result<T> {
+/// A write without a fence (a plain set or delete: v2 has no compare
+/// that at most one copy of them could pass): sent once, its member asked
+/// whether it still serves when the answer is slow. A lost answer is an
+/// unknown outcome, never sent again (a copy held by a member cut off from
+/// its cluster may still be applied).
+fn send_unfenced(t: &Transport, key: &[u8], path: &str, request: Request) -> Result<Reply> {
     let probe = Probe {
         method: Method::Get,
         path: format!("{path}?quorum=true"),
         body: Vec::new(),
     };
-    // A session that has seen no index yet learns one first: the history
-    // read after a lost answer starts there.
-    if t.seen_revision() == 0 {
-        read(t, key)?;
-    }
-    let send = |copy: usize| {
-        let servers = match copy {
-            0 => Servers::Preferred,
-            n => Servers::From(t.preferred() + n),
-        };
-        let request = request.retry(Retry::IfNotSent).servers(servers);
-        answer(&t.while_writing(probe.clone(), || t.send(&request))?)
-    };
-    let history = V2History { t, key, path };
-    outcome::unfenced(&history, t.seen_revision(), send, like_this)
-}
-
-/// The changes to `path` at index `from` and above, up to the first at or
-/// above `until` (a change the caller knows of).
-fn changes(t: &Transport, key: &[u8], path: &str, from: u64, until: u64) -> Result<Vec<Answer>> {
-    let mut found = Vec::new();
-    let mut next = from.max(1);
-    loop {
-        let change = first_change(t, key, path, next)?;
-        next = change.node.modified_index + 1;
-        let done = change.node.modified_index >= until;
-        found.push(change);
-        if done {
-            return Ok(found);
-        }
+    match t.while_writing(probe, || t.send(&request.retry(Retry::IfNotSent))) {
+        Err(e) if e.kind() == ErrorKind::OutcomeUnknown => Err(unknown(
+            key,
+            format!("it is not sent again (a copy held by a member cut off from its cluster may still be applied): {e}"),
+        )),
+        other => other,
     }
 }
 
@@ -161,23 +102,14 @@ fn unknown(key: &[u8], why: impl std::fmt::Display) -> Error {
     ))
 }
 
-/// A plain set: an unfenced write.
+/// A plain set: a write without a fence ([`send_unfenced`]).
 pub fn put(t: &Transport, key: &[u8], value: &[u8], ttl: u32) -> Result<()> {
     let path = key_path(key)?;
     let value = utf8(value, "value")?;
     let ttl = ttl.to_string();
     let body = form(&write_fields(value, &ttl));
-    unfenced(
-        t,
-        key,
-        &path,
-        Request::put_form(&path, body.as_bytes()),
-        |reply| {
-            let answer = decode(reply)?.map_err(Error::from)?;
-            Ok(Copy::changed(Ok(()), answer.node.modified_index as i64))
-        },
-        |c| puts(c, value),
-    )
+    let reply = send_unfenced(t, key, &path, Request::put_form(&path, body.as_bytes()))?;
+    decode(&reply)?.map(drop).map_err(Error::from)
 }
 
 /// How many times a compare-and-swap reads again when the key was
@@ -240,19 +172,12 @@ pub fn swap(t: &Transport, key: &[u8], value: &[u8], prev: &[u8], ttl: u32) -> R
 
 /// Deletes the single key `key`: true if there was one. A directory is
 /// refused ("Not a file", errorCode 102), as on v3 where only a single
-/// key is ever deleted. An unfenced write.
+/// key is ever deleted. A write without a fence ([`send_unfenced`]).
 pub fn delete(t: &Transport, key: &[u8]) -> Result<bool> {
     let path = key_path(key)?;
-    unfenced(
-        t,
-        key,
-        &path,
-        Request::delete(&path),
-        |reply| match decode(reply)? {
-            Ok(answer) => Ok(Copy::changed(Ok(true), answer.node.modified_index as i64)),
-            Err(r) if r.code == code::KEY_NOT_FOUND => Ok(Copy::unchanged(Ok(false), None)),
-            Err(r) => Err(r.into()),
-        },
-        |c| matches!(c.action.as_str(), "delete" | "compareAndDelete" | "expire"),
-    )
+    match decode(&send_unfenced(t, key, &path, Request::delete(&path))?)? {
+        Ok(_) => Ok(true),
+        Err(r) if r.code == code::KEY_NOT_FOUND => Ok(false),
+        Err(r) => Err(r.into()),
+    }
 }

@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 
 use super::gateway::{probe, read_answer, reply_rejects_token, Gateway};
 use super::json::{encode, int, Header, KeyValue as WireKv, RangeResponse};
-use super::settle;
+use super::settle::{self, Made, Next};
 use super::status::{self, refusal, Code};
 use super::watch::{self, Streams};
 use crate::error::{Error, ErrorKind, Result};
@@ -178,60 +178,39 @@ fn read_key(g: &Gateway, key: &[u8]) -> Result<Option<WireKv>> {
     Ok(r.kvs.into_iter().find(|kv| kv.key == key))
 }
 
-/// How many times a proclamation is sent again when its fence named a
-/// revision below the leader key's last write.
-const PROCLAIM_ROUNDS: usize = 8;
-
 /// Changes the leader's value; `Refused` when no longer the leader. The
 /// txn etcd's own proclaim sends ("the leader key still has the
 /// leadership's create revision: put the value on its lease"), fenced as a
-/// compare-and-swap is (see [`super::settle`]), so that a copy sent again
-/// after a lost answer cannot put the value twice.
+/// compare-and-swap is ([`settle::fenced_below`]), so that a copy sent
+/// again after a lost answer cannot put the value twice.
 pub fn proclaim(g: &Gateway, leadership: &Leadership, value: &[u8]) -> Result<i64> {
     let key = &leadership.key;
     let put = json!({"request_put": {"key": encode(key), "value": encode(value),
                                      "lease": leadership.lease.to_string()}});
-    let mut below = g.seen_revision() + 1;
-    for _ in 0..PROCLAIM_ROUNDS {
-        let compares = vec![
-            json!({"key": encode(key), "target": "CREATE", "result": "EQUAL",
-                   "create_revision": leadership.revision.to_string()}),
-            json!({"key": encode(key), "target": "MOD", "result": "LESS",
-                   "mod_revision": below.to_string()}),
-        ];
-        let o = settle::fenced_txn(g, key, compares, vec![put.clone()])?;
-        if o.succeeded {
-            return Ok(o.revision);
-        }
-        if o.earlier_lost {
-            let fence = below - 1;
-            if let Some((before, first)) =
-                settle::first_change_above(g, key, fence, o.current.as_ref())?
-            {
-                let leading = before.is_some_and(|kv| kv.create_revision == leadership.revision);
-                if leading && settle::puts(&first, value, leadership.lease) {
-                    return Err(settle::unknown(
-                        key,
-                        format!("the first write after revision {fence} (at {}) proclaimed the same value; another holder of this leadership may have sent it", first.kv.mod_revision),
-                    ));
-                }
-            }
-        }
-        match &o.current {
-            Some(kv) if kv.create_revision == leadership.revision => below = o.revision + 1,
-            _ => {
-                return Err(Error::refused(format!(
-                    "proclaim in {}: no longer the leader (its key {} is gone)",
-                    String::from_utf8_lossy(&leadership.name),
-                    String::from_utf8_lossy(key)
-                )))
-            }
-        }
-    }
-    Err(Error::unavailable(format!(
-        "proclaim in {}: the leader key kept being rewritten; nothing was written",
-        String::from_utf8_lossy(&leadership.name)
-    )))
+    let leading = json!({"key": encode(key), "target": "CREATE", "result": "EQUAL",
+                         "create_revision": leadership.revision.to_string()});
+    let holds =
+        |kv: Option<&KeyValue>| kv.is_some_and(|kv| kv.create_revision == leadership.revision);
+    settle::fenced_below(
+        g,
+        key,
+        |x| vec![leading.clone(), settle::mod_below(key, x)],
+        &[put],
+        |o| o.succeeded,
+        |before, first| match holds(before) && settle::puts(first, value, leadership.lease) {
+            true => Made::Maybe,
+            false => Made::NotThis,
+        },
+        |o| match (o.succeeded, holds(o.current.as_ref())) {
+            (true, _) => Next::Done(Ok(o.revision)),
+            (false, true) => Next::Again,
+            (false, false) => Next::Done(Err(Error::refused(format!(
+                "proclaim in {}: no longer the leader (its key {} is gone)",
+                String::from_utf8_lossy(&leadership.name),
+                String::from_utf8_lossy(key)
+            )))),
+        },
+    )
 }
 
 #[derive(Deserialize, Default)]

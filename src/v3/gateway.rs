@@ -12,7 +12,7 @@ use super::status::{self, Status};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::servers::Endpoint;
-use crate::transport::{Method, Probe, Reply, Request, Retry, Servers, Stream, Transport};
+use crate::transport::{Method, Probe, Reply, Request, Retry, Stream, Transport};
 
 pub struct Gateway {
     pub transport: Transport,
@@ -64,34 +64,20 @@ impl Gateway {
         Ok((answer, earlier_lost))
     }
 
-    /// One copy of a write without a fence (a plain put or delete, a
-    /// create): never sent again by the transport once sent; its member is
-    /// asked whether it still serves when the answer is slow
+    /// A write without a fence (a create; see `settle`): sent once, never
+    /// again by the transport once sent; its member is asked whether it
+    /// still serves when the answer is slow
     /// ([`crate::transport::Transport::while_writing`]), so a frozen or
-    /// cut-off member is given up in about a second. `copy` 0 starts with
-    /// the preferred server, copy n with the n-th after it (the one that
-    /// lost the previous copy's answer is not asked first again). A lost
-    /// answer is `OutcomeUnknown`: [`super::settle::unfenced`] settles it.
+    /// cut-off member is given up in about a second. A lost answer is
+    /// `OutcomeUnknown`.
     pub fn call_unfenced<T: DeserializeOwned>(
         &self,
         path: &str,
         body: &Value,
         key: &[u8],
-        copy: usize,
     ) -> Result<T> {
-        let body = serde_json::to_vec(body).map_err(|e| Error::bad_argument(e.to_string()))?;
-        let servers = match copy {
-            0 => Servers::Preferred,
-            n => Servers::From(self.transport.preferred() + n),
-        };
-        let request = Request::post(path, &body)
-            .retry(Retry::IfNotSent)
-            .servers(servers);
-        let reply = self.transport.while_writing(probe(key), || {
-            self.authorized(|| self.transport.send(&request), reply_rejects_token)
-        })?;
-        self.note_revision(&reply);
-        status::decode(&reply)?.map_err(Error::from)
+        self.transport
+            .while_writing(probe(key), || self.call(path, body, Retry::IfNotSent))
     }
 
     /// A revision the store had reached before now (0: none seen yet).

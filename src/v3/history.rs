@@ -1,6 +1,6 @@
 //! A key's history, for settling a write whose answer was lost (SPEC
-//! section 2): what the key held at a past revision, and the changes
-//! made to it from a revision on, as etcd's watch replays them.
+//! section 2): what the key held at a past revision, and its first change
+//! above a revision, as etcd's watch replays it.
 
 use std::time::Duration;
 
@@ -28,26 +28,6 @@ pub fn read_at(g: &Gateway, key: &[u8], revision: i64) -> Result<Option<KeyValue
             format!("revision {revision}: {}", s.message),
         )),
         Err(s) => Err(s.into()),
-    }
-}
-
-/// The changes to `key` itself from revision `from` on, in order, up to
-/// and including the first at or above `until`. The caller knows such a
-/// change exists (the watch would wait for it otherwise, up to the
-/// request time-out per change).
-pub fn changes(g: &Gateway, key: &[u8], from: i64, until: i64) -> Result<Vec<WatchEvent>> {
-    let streams = Streams::default();
-    let wait = Some(g.config().request_timeout + g.config().connect_timeout);
-    let mut found = Vec::new();
-    let mut next = from;
-    loop {
-        let changes = watch::watch_events(g, &streams, key, Some(next), wait)?;
-        next = changes.revision + 1;
-        // The watch covers the keys below `key/` too: only `key` counts.
-        found.extend(changes.events.into_iter().filter(|e| e.kv.key == key));
-        if changes.revision >= until {
-            return Ok(found);
-        }
     }
 }
 

@@ -6,7 +6,8 @@ use serde_json::{json, Value};
 use super::gateway::Gateway;
 use super::json::{encode, KeyValue, RangeResponse};
 use super::lease;
-use super::{revisions, settle};
+use super::revisions;
+use super::settle::{self, Made, Next};
 use crate::error::{Error, ErrorKind, Result};
 use crate::keys::{children_prefix, immediate_children, prefix_range_end};
 use crate::transport::Retry;
@@ -48,73 +49,50 @@ fn put_request(g: &Gateway, key: &[u8], value: &[u8], ttl: u32) -> Result<(Value
     Ok((put, lease))
 }
 
-/// The original API's set: a plain put (settled as an unfenced write),
-/// under a fresh lease when `ttl > 0`.
+/// The original API's set: a plain put ([`revisions::put_with`]), under a
+/// fresh lease when `ttl > 0` (a change carrying it is this call's alone).
 pub fn put(g: &Gateway, key: &[u8], value: &[u8], ttl: u32) -> Result<()> {
     let lease = if ttl > 0 { lease::grant(g, ttl)? } else { 0 };
-    revisions::put(g, key, value, lease).map(drop)
+    revisions::put_with(g, key, value, lease, lease != 0).map(drop)
 }
 
-/// How many times a compare-and-swap reads on when the key still holds
-/// `prev` but was written after the revision its fence names.
-const SWAP_ROUNDS: usize = 8;
-
-/// Puts only if the current value is `prev`. The compare is fenced (see
-/// [`super::settle`]): "value is `prev`" can hold again after the key
-/// changed, so the txn also asks "mod revision below X", X one above a
-/// revision the store had reached before it is sent. Any write to the key
-/// at X or later, this one's included, makes every copy fail. When the
-/// key holds `prev` but was written at X or later (X was too low), the
-/// txn is sent again with X above the revision of that answer.
+/// Puts only if the current value is `prev`. "Value is `prev`" can hold
+/// again after the key changed, so the txn is fenced by "mod revision
+/// below X" as well ([`settle::fenced_below`]); when the key holds `prev`
+/// but was written at X or later, it is sent again with a higher X.
 pub fn swap(g: &Gateway, key: &[u8], value: &[u8], prev: &[u8], ttl: u32) -> Result<()> {
     let (put, lease) = put_request(g, key, value, ttl)?;
-    let mut below = g.seen_revision() + 1;
-    for _ in 0..SWAP_ROUNDS {
-        let compares = vec![
-            json!({"key": encode(key), "target": "VALUE", "result": "EQUAL", "value": encode(prev)}),
-            json!({"key": encode(key), "target": "MOD", "result": "LESS", "mod_revision": below.to_string()}),
-        ];
-        let o = settle::fenced_txn(g, key, compares, vec![json!({"request_put": put})])?;
-        if o.succeeded {
-            return Ok(());
-        }
-        if o.earlier_lost {
-            let fence = below - 1;
-            if let Some((before, first)) =
-                settle::first_change_above(g, key, fence, o.current.as_ref())?
-            {
-                let could_apply = before.is_some_and(|kv| kv.value == prev);
-                if could_apply && settle::puts(&first, value, lease) {
-                    // A fresh lease is this call's alone: that change is ours.
-                    if lease != 0 {
-                        return Ok(());
-                    }
-                    return Err(settle::unknown(
-                        key,
-                        format!("the first write after revision {fence} (at {}) put the same value over the expected one; another client may have written it", first.kv.mod_revision),
-                    ));
-                }
+    let value_is_prev =
+        json!({"key": encode(key), "target": "VALUE", "result": "EQUAL", "value": encode(prev)});
+    let swapped = settle::fenced_below(
+        g,
+        key,
+        |x| vec![value_is_prev.clone(), settle::mod_below(key, x)],
+        &[json!({"request_put": put})],
+        |o| o.succeeded,
+        |before, first| {
+            let could_apply = before.is_some_and(|kv| kv.value == prev);
+            match (could_apply && settle::puts(first, value, lease), lease != 0) {
+                (false, _) => Made::NotThis,
+                // A fresh lease is this call's alone: that change is ours.
+                (true, true) => Made::This(()),
+                (true, false) => Made::Maybe,
             }
-        }
-        match &o.current {
-            Some(kv) if kv.value == prev => below = o.revision + 1,
-            _ => {
-                if lease != 0 {
-                    // Nothing was written on the lease: give it back.
-                    let _ = lease::revoke(g, lease);
-                }
-                return Err(Error::compare_failed(
-                    key,
-                    "does not hold the expected previous value (or does not exist)",
-                ));
-            }
-        }
+        },
+        |o| match (&o.current, o.succeeded) {
+            (_, true) => Next::Done(Ok(())),
+            (Some(kv), false) if kv.value == prev => Next::Again,
+            (_, false) => Next::Done(Err(Error::compare_failed(
+                key,
+                "does not hold the expected previous value (or does not exist)",
+            ))),
+        },
+    );
+    if lease != 0 && swapped.as_ref().is_err_and(|e| e.is_refusal()) {
+        // Nothing was written on the lease: give it back.
+        let _ = lease::revoke(g, lease);
     }
-    // Not a refusal: the key held `prev` at every look.
-    Err(Error::unavailable(format!(
-        "compare-and-swap on {}: the key kept being rewritten (with the expected value) while comparing; nothing was written",
-        String::from_utf8_lossy(key)
-    )))
+    swapped
 }
 
 /// Deletes the single key `key`: true if there was one (settled as an

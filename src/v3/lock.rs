@@ -148,7 +148,7 @@ fn hex(lease: i64) -> String {
     format!("{:x}", lease as u64)
 }
 
-fn parse_index(index: &str) -> Result<i64> {
+pub(super) fn parse_index(index: &str) -> Result<i64> {
     match u64::from_str_radix(index.trim(), 16) {
         Ok(id) if id != 0 && index.len() <= 16 => Ok(id as i64),
         _ => Err(Error::refused(format!("{index:?} is not a lock index"))),

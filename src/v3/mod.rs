@@ -19,6 +19,7 @@ mod maintenance;
 mod revisions;
 mod settle;
 mod status;
+mod txn;
 mod watch;
 
 use std::sync::Arc;
@@ -31,6 +32,7 @@ use crate::error::Result;
 use crate::kv::{Changes, Deleted, KeyValue, Leadership, LeaseTime, Listing};
 use crate::protocol::{Event, Extended, LeaseKeeper, Protocol};
 use crate::servers::Endpoint;
+use crate::txn::{Compare, Op, TxnOutcome};
 
 pub struct V3 {
     /// Shared with the threads keeping leases alive.
@@ -120,6 +122,10 @@ impl Extended for V3 {
 
     fn delete_if(&self, key: &[u8], if_revision: Option<i64>) -> Result<i64> {
         revisions::delete_if(&self.gateway, key, if_revision)
+    }
+
+    fn txn(&self, compares: &[Compare], then: &[Op], otherwise: &[Op]) -> Result<TxnOutcome> {
+        txn::txn(&self.gateway, compares, then, otherwise)
     }
 
     fn delete_prefix(&self, prefix: &[u8]) -> Result<Deleted> {

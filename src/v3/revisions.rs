@@ -6,12 +6,11 @@
 use serde_json::{json, Value};
 
 use super::gateway::{probe, Gateway};
-use super::json::{encode, Header, RangeResponse, TxnResponse};
-use super::settle;
+use super::json::{encode, RangeResponse, TxnResponse};
+use super::settle::{self, Made, Next};
 use crate::error::{Error, ErrorKind, Result};
 use crate::keys::{children_prefix, prefix_range_end};
 use crate::kv::{Deleted, KeyValue, Listing};
-use crate::outcome::Copy;
 use crate::transport::Retry;
 
 /// `key` with its revisions, and the store's revision at the read.
@@ -54,25 +53,57 @@ fn put_op(key: &[u8], value: &[u8], lease: i64) -> Value {
     put
 }
 
-#[derive(serde::Deserialize, Default)]
-#[serde(default)]
-struct Written {
-    header: Header,
+/// A plain put: fenced while the key exists ("mod revision below X, and
+/// the key exists"; see [`settle`]), a create while it does not.
+pub fn put(g: &Gateway, key: &[u8], value: &[u8], lease: i64) -> Result<i64> {
+    put_with(g, key, value, lease, false)
 }
 
-/// A plain put (no fence): a lost answer is settled as
-/// [`settle::unfenced`] says.
-pub fn put(g: &Gateway, key: &[u8], value: &[u8], lease: i64) -> Result<i64> {
-    let body = put_op(key, value, lease);
-    settle::unfenced(
-        g,
-        key,
-        |copy| {
-            let w: Written = g.call_unfenced("/v3/kv/put", &body, key, copy)?;
-            Ok(Copy::changed(Ok(w.header.revision), w.header.revision))
-        },
-        |e| settle::puts(e, value, lease),
-    )
+/// How many times a put goes between "exists" and "does not exist" while
+/// other clients create and delete the key.
+const PUT_ROUNDS: usize = 4;
+
+/// [`put`]; `own_lease`: `lease` is this call's alone (a fresh one), so a
+/// change carrying it is this write's.
+pub fn put_with(g: &Gateway, key: &[u8], value: &[u8], lease: i64, own_lease: bool) -> Result<i64> {
+    let put = vec![json!({"request_put": put_op(key, value, lease)})];
+    for _ in 0..PUT_ROUNDS {
+        let over_existing = settle::fenced_below(
+            g,
+            key,
+            |x| vec![settle::mod_below(key, x), exists(key)],
+            &put,
+            |o| o.succeeded,
+            |before, first| match (before, settle::puts(first, value, lease)) {
+                (Some(_), true) if own_lease => Made::This(Some(first.kv.mod_revision)),
+                (Some(_), true) => Made::Maybe,
+                _ => Made::NotThis,
+            },
+            |o| match (o.succeeded, &o.current) {
+                (true, _) => Next::Done(Ok(Some(o.revision))),
+                (false, None) => Next::Done(Ok(None)),
+                (false, Some(_)) => Next::Again,
+            },
+        )?;
+        if let Some(revision) = over_existing {
+            return Ok(revision);
+        }
+        // Absent: a create, which cannot be fenced (sent once).
+        let o = settle::unfenced_txn(g, key, vec![revision_is(key, 0)], put.clone())?;
+        if o.succeeded {
+            return Ok(o.revision);
+        }
+        // Created meanwhile by another client: a put over it, then.
+    }
+    Err(Error::unavailable(format!(
+        "put of {}: the key kept being created and deleted while it was tried; nothing was written",
+        String::from_utf8_lossy(key)
+    )))
+}
+
+/// The compare "the key exists".
+fn exists(key: &[u8]) -> Value {
+    json!({"key": encode(key), "target": "VERSION", "result": "GREATER", "version": "0"})
 }
 
 /// The compare "mod revision is `if_revision`", or "does not exist" for 0.
@@ -99,7 +130,7 @@ fn condition_failed(key: &[u8], if_revision: i64) -> Error {
 pub fn put_if(g: &Gateway, key: &[u8], value: &[u8], lease: i64, if_revision: i64) -> Result<i64> {
     let put = vec![json!({"request_put": put_op(key, value, lease)})];
     if if_revision == 0 {
-        return create(g, key, value, lease, put);
+        return create(g, key, put);
     }
     let o = settle::fenced_txn(g, key, vec![revision_is(key, if_revision)], put)?;
     if o.succeeded {
@@ -124,23 +155,13 @@ pub fn put_if(g: &Gateway, key: &[u8], value: &[u8], lease: i64, if_revision: i6
 }
 
 /// Creates `key` only if it does not exist. "Does not exist" can hold
-/// again after a delete: no fence ([`settle::unfenced`]).
-fn create(g: &Gateway, key: &[u8], value: &[u8], lease: i64, put: Vec<Value>) -> Result<i64> {
-    let compares = [revision_is(key, 0)];
-    settle::unfenced(
-        g,
-        key,
-        |copy| {
-            let o = settle::unfenced_txn(g, key, &compares, &put, copy)?;
-            Ok(if o.succeeded {
-                Copy::changed(Ok(o.revision), o.revision)
-            } else {
-                let last_write = o.current.map(|kv| kv.mod_revision);
-                Copy::unchanged(Err(condition_failed(key, 0)), last_write)
-            })
-        },
-        |e| e.kv.version == 1 && settle::puts(e, value, lease),
-    )
+/// again after a delete: no fence; sent once (see [`settle`]).
+fn create(g: &Gateway, key: &[u8], put: Vec<Value>) -> Result<i64> {
+    let o = settle::unfenced_txn(g, key, vec![revision_is(key, 0)], put)?;
+    if o.succeeded {
+        return Ok(o.revision);
+    }
+    Err(condition_failed(key, 0))
 }
 
 pub fn delete_if(g: &Gateway, key: &[u8], if_revision: Option<i64>) -> Result<i64> {
@@ -173,20 +194,24 @@ pub fn delete_if(g: &Gateway, key: &[u8], if_revision: Option<i64>) -> Result<i6
     }
 }
 
-/// A delete with no condition: no fence ([`settle::unfenced`]).
+/// A delete with no condition, fenced by "mod revision below X" (a copy
+/// that finds the key absent deletes nothing; see [`settle`]).
 fn delete_unconditionally(g: &Gateway, key: &[u8], delete: Vec<Value>) -> Result<i64> {
-    settle::unfenced(
+    settle::fenced_below(
         g,
         key,
-        |copy| {
-            let o = settle::unfenced_txn(g, key, &[], &delete, copy)?;
-            Ok(if o.deleted > 0 {
-                Copy::changed(Ok(o.revision), o.revision)
-            } else {
-                Copy::unchanged(Err(Error::not_found(key)), None)
-            })
+        |x| vec![settle::mod_below(key, x)],
+        &delete,
+        |o| o.succeeded && o.deleted > 0,
+        |before, first| match (before, first.deleted) {
+            (Some(_), true) => Made::Maybe,
+            _ => Made::NotThis,
         },
-        |e| e.deleted,
+        |o| match (o.succeeded, o.deleted) {
+            (true, 0) => Next::Done(Err(Error::not_found(key))),
+            (true, _) => Next::Done(Ok(o.revision)),
+            (false, _) => Next::Again,
+        },
     )
 }
 
