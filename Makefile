@@ -76,7 +76,7 @@ $(B)/libetcdapi.a: $(REL)/libetcdapi.a | $(B)
 # secure and signals, which share c-tests/check.c (reporting, watchdog, keys).
 CPROG_FLAGS = $(CFLAGS) $(WARN) -std=c99 -D_POSIX_C_SOURCE=200809L -Iinclude
 CHECK_SRC   := c-tests/check.c c-tests/check.h
-HARNESS_SRC := $(addprefix c-tests/harness/,main.c kv.c interop.c v2.c watch.c lock.c fork.c procs.c extended.c election.c)
+HARNESS_SRC := $(addprefix c-tests/harness/,main.c kv.c interop.c v2.c watch.c lock.c fork.c procs.c extended.c election.c txn.c)
 
 $(B)/%: c-tests/%.c include/etcd-api.h $(B)/libetcdapi.so
 	$(CC) $(CPROG_FLAGS) -o $@ $< $(LINK)

@@ -124,4 +124,6 @@ void test_fork(void);
 /* election.c */
 void test_elections(etcd_session s);
 
+void test_txn(etcd_session s);
+
 #endif

@@ -30,8 +30,9 @@
  * sections (main) and opens sessions; the sections are in kv.c,
  * interop.c, v2.c (cases that came with the v2 protocol, run on both),
  * watch.c, lock.c, fork.c (fork(), connections shared between sessions)
- * extended.c (the extended API of SPEC section 7) and election.c (its
- * leader election); the witnesses
+ * extended.c (the extended API of SPEC section 7), election.c (its
+ * leader election) and txn.c (transactions and fenced writes, SPEC
+ * section 8.3); the witnesses
  * (etcdctl, plain HTTP) and the helper
  * processes in procs.c; reporting, the watchdog and the keys in
  * ../check.c, shared with the other C test programs.
@@ -199,6 +200,8 @@ int main(void)
     test_extended(s);
     /* Leader election (v3; on v2 each call must refuse). */
     test_elections(s);
+    /* Transactions and fenced writes (v3; on v2 etcd_txn must refuse). */
+    test_txn(s);
 
     etcd_close_str(s);
 
