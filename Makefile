@@ -113,6 +113,7 @@ check-header: include/etcd-api.h
 	fi
 	$(CC) -std=c99 -pedantic $(WARN) -Iinclude -c c-tests/header_check.c -o $(B)/header_check_c.o
 	$(CXX) -x c++ -pedantic $(WARN) -Iinclude -c c-tests/header_check.c -o $(B)/header_check_cxx.o
+	$(CXX) -std=c++20 -pedantic $(WARN) -Iinclude -c c-tests/txn_designated.cpp -o $(B)/txn_designated.o
 	@echo "header: fresh, compiles as C and C++"
 
 # Only the etcd_* functions may be exported from the shared library.
@@ -226,13 +227,14 @@ SOFILE   := libetcdapi.so.$(VERSION)
 # One page per group of calls; the other calls of a group are .so links.
 MAN3       := etcd_open etcd_get etcd_set etcd_delete etcd_watch etcd_leader etcd_lock \
               etcd_errmsg etcd_get_kv etcd_list etcd_put etcd_delete_if etcd_delete_prefix \
-              etcd_watch_events etcd_kv_free etcd_lease_grant etcd_campaign etcd_observe
+              etcd_watch_events etcd_kv_free etcd_lease_grant etcd_campaign etcd_observe etcd_txn
 MAN3_LINKS := etcd_open_str:etcd_open etcd_open_opts:etcd_open etcd_close:etcd_open \
               etcd_close_str:etcd_open etcd_unlock:etcd_lock etcd_put_if:etcd_put \
               etcd_events_free:etcd_kv_free etcd_lease_keepalive:etcd_lease_grant \
               etcd_lease_keep:etcd_lease_grant etcd_lease_ttl:etcd_lease_grant \
               etcd_lease_revoke:etcd_lease_grant etcd_proclaim:etcd_campaign \
-              etcd_resign:etcd_campaign etcd_election_leader:etcd_observe
+              etcd_resign:etcd_campaign etcd_election_leader:etcd_observe \
+              etcd_txn_results_free:etcd_txn
 MAN7       := libetcdapi
 MANPAGES   := $(MAN3:%=$(B)/man/man3/%.3) $(MAN7:%=$(B)/man/man7/%.7) \
               $(foreach l,$(MAN3_LINKS),$(B)/man/man3/$(word 1,$(subst :, ,$(l))).3)

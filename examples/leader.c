@@ -9,6 +9,13 @@
  * without resigning (SIGKILL, a crash, a lost machine), its lease is no
  * longer kept alive and the next copy takes over within the lease's TTL.
  *
+ * Each unit of work writes its result to <election>/output with a fenced
+ * write: one etcd_txn that puts only while this copy's leadership still
+ * holds (ETCD_CMP_LEADER).  A copy that was frozen past its lease (a long
+ * GC pause, SIGSTOP, a partition) and wakes up still believing it leads
+ * cannot overwrite what its successor wrote: its write reports
+ * succeeded 0, and it stops working.
+ *
  *     ETCD_SERVERS=127.0.0.1:2379 ./leader jobs/scheduler worker-1 [ttl]
  *
  * Build: cc -o leader leader.c -letcdapi
@@ -28,6 +35,35 @@ static void on_signal(int sig)
 {
     (void)sig;
     stopping = 1;
+}
+
+/*
+ * Writes `result` to <election>/output only while `leadership` holds: 1 if
+ * written, 0 if the leadership is gone (or etcd could not be asked).
+ */
+static int write_fenced(etcd_session s, const char *election, const char *leadership,
+                        const char *result)
+{
+    char key[512];
+    etcd_compare still_leader;
+    etcd_txn_op put;
+    int written = 0;
+
+    snprintf(key, sizeof key, "%s/output", election);
+    memset(&still_leader, 0, sizeof still_leader);
+    still_leader.target = ETCD_CMP_LEADER;
+    still_leader.op = ETCD_CMP_EQUAL;
+    still_leader.key = leadership;
+    memset(&put, 0, sizeof put);
+    put.kind = ETCD_TXN_PUT;
+    put.key = key;
+    put.value = result;
+    put.value_len = strlen(result);
+    if (etcd_txn(s, &still_leader, 1, &put, 1, NULL, 0, &written, NULL, NULL, NULL) != ETCD_OK) {
+        fprintf(stderr, "write: %s\n", etcd_errmsg());
+        return 0;
+    }
+    return written;
 }
 
 /*
@@ -59,12 +95,14 @@ static int lead(etcd_session s, const char *election, const char *id,
             fprintf(stderr, "%s: observe: %s\n", id, etcd_errmsg());
             continue;           /* etcd unreachable: the lease decides */
         }
-        /* One unit of work, then say how far we got.  A proclaim that
-         * fails means we are no longer the leader: stop working. */
+        /* One unit of work; its result written only while we lead. */
         unit++;
+        snprintf(progress, sizeof progress, "%s: unit %ld", id, unit);
+        if (!write_fenced(s, election, leadership, progress))
+            return 0;           /* no longer the leader: stop working */
         printf("WORK %s %ld\n", id, unit);
         fflush(stdout);
-        snprintf(progress, sizeof progress, "%s: unit %ld", id, unit);
+        /* Say how far we got; a proclaim that fails means the same. */
         if (etcd_proclaim(s, leadership, progress) == ETCD_PROTOCOL_ERROR)
             return 0;
     }

@@ -65,6 +65,11 @@ else
 fi
 kill -TERM "$pc"; wait "$pc"
 grep -q "RESIGNED C" "$tmp/C" && ok "leader: C resigned on SIGTERM" || fail "leader: C did not resign"
+# The fenced output is the last unit C reported.
+last=$(grep "^WORK C " "$tmp/C" | tail -1 | awk '{print $3}')
+out=$(etcdctl get --print-value-only "/$election/output")
+[ -n "$last" ] && [ "$out" = "C: unit $last" ] && ok "leader: the fenced output is C's last unit ($out)" \
+    || fail "leader: fenced output '$out', want 'C: unit $last'"
 
 # ---- config-watch: load, then follow without a gap or a repeat ----
 p="/$run/config"
