@@ -104,16 +104,21 @@ check: all check-header check-exports clippy $(ON_BOTH) $(ON_BOTH:=-3.5) test-le
 $(ON_BOTH:=-3.5): %-3.5: all
 	$(MAKE) --no-print-directory $* ETCDAPI_TEST_ETCD=3.5
 
-# The committed header must be what cbindgen generates from the sources,
-# and must take the original prototypes beside it, as C and as C++.
+# The committed header must be what cbindgen generates from the sources
+# (build.rs), and must take the original prototypes beside it, as C and as
+# C++, in the strict modes the original header passed (C89 and C++98) as
+# well as today's (C99, C++17), all -pedantic -Wall -Wextra -Werror.
 check-header: include/etcd-api.h
 	@if git rev-parse --git-dir >/dev/null 2>&1; then \
 	  git diff --exit-code HEAD -- include/etcd-api.h || \
 	  { echo "include/etcd-api.h differs from the committed one: commit the regenerated header"; exit 1; }; \
 	fi
-	$(CC) -std=c99 -pedantic $(WARN) -Iinclude -c c-tests/header_check.c -o $(B)/header_check_c.o
-	$(CXX) -x c++ -pedantic $(WARN) -Iinclude -c c-tests/header_check.c -o $(B)/header_check_cxx.o
-	@echo "header: fresh, compiles as C and C++"
+	@mkdir -p $(B)
+	$(CC) -x c -std=c89 -pedantic $(WARN) -Iinclude -c c-tests/header_check.c -o $(B)/header_check_c89.o
+	$(CC) -x c -std=c99 -pedantic $(WARN) -Iinclude -c c-tests/header_check.c -o $(B)/header_check_c99.o
+	$(CXX) -x c++ -std=c++98 -pedantic $(WARN) -Iinclude -c c-tests/header_check.c -o $(B)/header_check_cxx98.o
+	$(CXX) -x c++ -std=c++17 -pedantic $(WARN) -Iinclude -c c-tests/header_check.c -o $(B)/header_check_cxx17.o
+	@echo "header: fresh, compiles as C89, C99, C++98 and C++17 (-pedantic -Werror)"
 
 # Only the etcd_* functions may be exported from the shared library.
 check-exports: $(B)/libetcdapi.so

@@ -36,7 +36,7 @@ typedef enum {
    * The time-out the caller gave ran out (only the extended calls that
    * take a `timeout_ms` return it; the original calls never do).
    */
-  ETCD_TIMEOUT = 3,
+  ETCD_TIMEOUT = 3
 } etcd_result;
 
 /**
@@ -135,7 +135,7 @@ typedef struct {
 
 #ifdef __cplusplus
 extern "C" {
-#endif // __cplusplus
+#endif /* __cplusplus */
 
 /**
  * Opens a session on `server_list`, an array ended by an entry whose
@@ -470,7 +470,7 @@ etcd_result etcd_observe(etcd_session session,
                          etcd_kv **leader);
 
 #ifdef __cplusplus
-}  // extern "C"
-#endif  // __cplusplus
+}  /* extern "C" */
+#endif  /* __cplusplus */
 
 #endif  /* ETCD_API_H */
