@@ -66,9 +66,22 @@ $(B)/$(SONAME): $(B)/libetcdapi.so.$(VERSION)
 	ln -sf libetcdapi.so.$(VERSION) $@
 $(B)/libetcdapi.so: $(B)/$(SONAME)
 	ln -sf $(SONAME) $@
-# The original library's name, so programs linked with -letcd run with ours.
-$(B)/libetcd.so: $(B)/$(SONAME)
-	ln -sf $(SONAME) $@
+# The original library's name, so programs linked with -letcd run with
+# ours: the same library linked again from libetcdapi.a under that name,
+# without a SONAME, as the original's libetcd.so was. A symlink to
+# libetcdapi.so.1 would not do once installed: ldconfig caches a library
+# under its SONAME only, so the loader would not find "libetcd.so" (the
+# name programs linked against the original ask for) in the cache. The
+# version script exports exactly the etcd_* functions libetcdapi.so
+# exports; make check-exports compares the two.
+$(B)/libetcd.map: $(B)/libetcdapi.so.$(VERSION)
+	{ echo '{'; echo '  global:'; \
+	  nm -D --defined-only $< | awk '$$2 == "T" && $$3 ~ /^etcd_/ { print "    " $$3 ";" }'; \
+	  echo '  local: *;'; echo '};'; } > $@.tmp && mv $@.tmp $@
+$(B)/libetcd.so: $(B)/libetcdapi.a $(B)/libetcd.map
+	$(CC) -shared -o $@ $$(sed -n 's/^    \(etcd_[A-Za-z0-9_]*\);$$/-Wl,--undefined=\1/p' $(B)/libetcd.map) \
+	  -Wl,--version-script=$(B)/libetcd.map -Wl,--gc-sections -Wl,--eh-frame-hdr \
+	  -Wl,-z,relro,-z,now -Wl,-z,noexecstack $(B)/libetcdapi.a -lgcc_s -lpthread -ldl -lm
 $(B)/libetcdapi.a: $(REL)/libetcdapi.a | $(B)
 	cp $< $@
 
@@ -121,10 +134,16 @@ check-header: include/etcd-api.h
 	@echo "header: fresh, compiles as C89, C99, C++98 and C++17 (-pedantic -Werror)"
 
 # Only the etcd_* functions may be exported from the shared library.
-check-exports: $(B)/libetcdapi.so
+# libetcd.so (the original's name, linked again) exports the same, and has
+# no SONAME, as the original had none.
+check-exports: $(B)/libetcdapi.so $(B)/libetcd.so
 	@bad=$$(nm -D --defined-only $(B)/libetcdapi.so | awk '{print $$3}' | grep -v '^etcd_' || true); \
 	if [ -n "$$bad" ]; then echo "unexpected exports: $$bad"; exit 1; fi; \
-	echo "exports: $$(nm -D --defined-only $(B)/libetcdapi.so | grep -c ' T etcd_') etcd_* functions, nothing else"
+	if [ "$$(nm -D --defined-only $(B)/libetcdapi.so | awk '{print $$2, $$3}' | sort)" != \
+	     "$$(nm -D --defined-only $(B)/libetcd.so | awk '{print $$2, $$3}' | sort)" ]; then \
+	  echo "libetcd.so does not export what libetcdapi.so exports"; exit 1; fi; \
+	if readelf -d $(B)/libetcd.so | grep -q SONAME; then echo "libetcd.so has a SONAME"; exit 1; fi; \
+	echo "exports: $$(nm -D --defined-only $(B)/libetcdapi.so | grep -c ' T etcd_') etcd_* functions, nothing else (libetcdapi.so and libetcd.so)"
 
 # Lints as errors, for the library, its tests and its build script.
 clippy:
@@ -264,18 +283,22 @@ $(foreach l,$(MAN3_LINKS),$(eval $(call man_link,$(word 1,$(subst :, ,$(l))),$(w
 
 # The lean copies: the .so without its debug info (kept in the .debug file,
 # which the .so names by its .gnu_debuglink), the .a without debug info.
-$(B)/lean/$(SOFILE).debug: $(B)/$(SOFILE) | $(B)/lean
+$(B)/lean/%.debug: $(B)/% | $(B)/lean
 	$(OBJCOPY) --only-keep-debug $< $@
 $(B)/lean/$(SOFILE): $(B)/$(SOFILE) $(B)/lean/$(SOFILE).debug
 	$(OBJCOPY) --strip-unneeded --add-gnu-debuglink=$(B)/lean/$(SOFILE).debug $< $@
+$(B)/lean/libetcd.so: $(B)/libetcd.so $(B)/lean/libetcd.so.debug
+	$(OBJCOPY) --strip-unneeded --add-gnu-debuglink=$(B)/lean/libetcd.so.debug $< $@
 $(B)/lean/libetcdapi.a: $(B)/libetcdapi.a | $(B)/lean
 	$(OBJCOPY) --strip-debug $< $@
 
 ifeq ($(STRIP),0)
 INST_SO := $(B)/$(SOFILE)
+INST_ETCD := $(B)/libetcd.so
 INST_A  := $(B)/libetcdapi.a
 else
 INST_SO := $(B)/lean/$(SOFILE)
+INST_ETCD := $(B)/lean/libetcd.so
 INST_A  := $(B)/lean/libetcdapi.a
 endif
 # The include dir as seen from the lib dir, for the relocatable CMake files.
@@ -374,17 +397,30 @@ CMAKE_SUBST = sed -e 's|@VERSION@|$(VERSION)|g' -e 's|@VMAJOR@|$(VMAJOR)|g' \
 PC_LIBDIR = $(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))
 PC_INCDIR = $(patsubst $(PREFIX)/%,$${prefix}/%,$(INCDIR))
 
-install: all man $(INST_SO) $(INST_A)
-	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(LIBDIR)/pkgconfig \
-	  $(DESTDIR)$(CMAKEDIR) $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man7
+# The directories install makes (with every parent it has to make): those
+# that did not exist before are written, one a line and without
+# $(DESTDIR), to $(CREATED_DIRS), which uninstall reads to remove them
+# again when they are empty. A second install keeps the first one's list.
+INST_DIRS := $(LIBDIR) $(INCDIR) $(LIBDIR)/pkgconfig $(CMAKEDIR) $(MANDIR)/man3 $(MANDIR)/man7 \
+             $(if $(filter-out 0,$(STRIP)),$(DEBUGDIR)$(LIBDIR))
+CREATED_DIRS := $(CMAKEDIR)/created-directories
+
+install: all man $(INST_SO) $(INST_ETCD) $(INST_A)
+	@new=$$(for d in $(INST_DIRS); do \
+	  while [ "$$d" != / ] && [ "$$d" != . ] && [ ! -d "$(DESTDIR)$$d" ]; do echo "$$d"; d=$$(dirname "$$d"); done; \
+	done); \
+	old=$$(cat "$(DESTDIR)$(CREATED_DIRS)" 2>/dev/null || true); \
+	install -d $(addprefix $(DESTDIR),$(INST_DIRS)) && \
+	printf '%s\n' $$old $$new | sed '/^$$/d' | sort -u > "$(DESTDIR)$(CREATED_DIRS)" && \
+	chmod 644 "$(DESTDIR)$(CREATED_DIRS)"
 	install -m 755 $(INST_SO) $(DESTDIR)$(LIBDIR)/$(SOFILE)
 	ln -sf $(SOFILE) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libetcdapi.so
-	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libetcd.so
+	rm -f $(DESTDIR)$(LIBDIR)/libetcd.so
+	install -m 755 $(INST_ETCD) $(DESTDIR)$(LIBDIR)/libetcd.so
 	install -m 644 $(INST_A) $(DESTDIR)$(LIBDIR)/libetcdapi.a
 	if [ "$(STRIP)" != 0 ]; then \
-	  install -d $(DESTDIR)$(DEBUGDIR)$(LIBDIR) && \
-	  install -m 644 $(B)/lean/$(SOFILE).debug $(DESTDIR)$(DEBUGDIR)$(LIBDIR)/; fi
+	  install -m 644 $(B)/lean/$(SOFILE).debug $(B)/lean/libetcd.so.debug $(DESTDIR)$(DEBUGDIR)$(LIBDIR)/; fi
 	install -m 644 include/etcd-api.h $(DESTDIR)$(INCDIR)/
 	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$(PC_LIBDIR)' 'includedir=$(PC_INCDIR)' '' \
 	  'Name: etcdapi' 'Description: C interface to etcd (drop-in replacement for etcd-api)' \
@@ -396,15 +432,22 @@ install: all man $(INST_SO) $(INST_A)
 	install -m 644 $(filter $(B)/man/man3/%,$(MANPAGES)) $(DESTDIR)$(MANDIR)/man3/
 	install -m 644 $(filter $(B)/man/man7/%,$(MANPAGES)) $(DESTDIR)$(MANDIR)/man7/
 
-# Removes exactly the files install puts there, and our own CMake directory
-# if nothing else is in it (shared directories such as lib/ stay).
+# Removes exactly the files install puts there, then the directories
+# install made (listed in $(CREATED_DIRS)) that are empty now, deepest
+# first, and our own CMake directory if nothing else is in it. Directories
+# that were there before install (lib/, share/man/ ...) stay.
 uninstall:
+	@dirs=$$(cat "$(DESTDIR)$(CREATED_DIRS)" 2>/dev/null || true); \
 	rm -f $(addprefix $(DESTDIR)$(LIBDIR)/,$(SOFILE) $(SONAME) libetcdapi.so libetcd.so libetcdapi.a) \
-	  $(DESTDIR)$(DEBUGDIR)$(LIBDIR)/$(SOFILE).debug $(DESTDIR)$(INCDIR)/etcd-api.h \
-	  $(DESTDIR)$(LIBDIR)/pkgconfig/etcdapi.pc \
+	  $(DESTDIR)$(DEBUGDIR)$(LIBDIR)/$(SOFILE).debug $(DESTDIR)$(DEBUGDIR)$(LIBDIR)/libetcd.so.debug \
+	  $(DESTDIR)$(INCDIR)/etcd-api.h $(DESTDIR)$(LIBDIR)/pkgconfig/etcdapi.pc \
 	  $(DESTDIR)$(CMAKEDIR)/etcdapiConfig.cmake $(DESTDIR)$(CMAKEDIR)/etcdapiConfigVersion.cmake \
-	  $(patsubst $(B)/man/%,$(DESTDIR)$(MANDIR)/%,$(MANPAGES))
-	rmdir $(DESTDIR)$(CMAKEDIR) 2>/dev/null || true
+	  "$(DESTDIR)$(CREATED_DIRS)" \
+	  $(patsubst $(B)/man/%,$(DESTDIR)$(MANDIR)/%,$(MANPAGES)) || exit 1; \
+	rmdir "$(DESTDIR)$(CMAKEDIR)" 2>/dev/null; \
+	for d in $$(printf '%s\n' $$dirs | sort -r); do \
+	  if [ -d "$(DESTDIR)$$d" ] && rmdir "$(DESTDIR)$$d" 2>/dev/null; then echo "rmdir $(DESTDIR)$$d"; fi; \
+	done; true
 
 # make install DESTDIR=<tmp> PREFIX=/usr, consumers built with CMake and
 # pkg-config run against a throwaway etcd, man pages, sizes, make uninstall.
