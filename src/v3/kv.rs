@@ -49,10 +49,47 @@ fn put_request(g: &Gateway, key: &[u8], value: &[u8], ttl: u32) -> Result<(Value
 }
 
 /// The original API's set: a plain put (settled as an unfenced write),
-/// under a fresh lease when `ttl > 0`.
+/// under a fresh lease when `ttl > 0`. A ttl'd set then retires the lease
+/// the key had before ([`retire_previous`]), so that repeated ttl'd sets
+/// of a key leave one lease alive, not one per set.
 pub fn put(g: &Gateway, key: &[u8], value: &[u8], ttl: u32) -> Result<()> {
-    let lease = if ttl > 0 { lease::grant(g, ttl)? } else { 0 };
-    revisions::put(g, key, value, lease).map(drop)
+    if ttl == 0 {
+        return revisions::put(g, key, value, 0).map(drop);
+    }
+    let lease = lease::grant_for_key(g, ttl, key)?;
+    let revision = revisions::put(g, key, value, lease)?;
+    // The set is done; failing to tidy up after it is not its failure
+    // (the old lease then expires at the end of its ttl, as before).
+    let _ = retire_previous(g, key, revision, lease);
+    Ok(())
+}
+
+/// After the ttl'd put of `key` at `revision` under `lease`: revokes the
+/// lease the key had just before that put, when the library granted it
+/// for this key's ttl'd sets ([`lease::made_for_key`]: its ID has the
+/// library's mark and this key's bits) and no key is attached to it any
+/// more. A lease the program granted (`etcd_lease_grant`), a lock's or an
+/// election's, or one still holding another key, is left alone.
+///
+/// The key as it was before the put is read at `revision - 1` (the
+/// put's `prev_kv`, without changing how the put is sent and settled); a
+/// compacted revision or any failure leaves the old lease to expire.
+fn retire_previous(g: &Gateway, key: &[u8], revision: i64, lease: i64) -> Result<()> {
+    if revision <= 1 {
+        return Ok(());
+    }
+    let body = json!({"key": encode(key), "revision": (revision - 1).to_string()});
+    let before: RangeResponse = g.call("/v3/kv/range", &body, Retry::Always)?;
+    let Some(old) = before.kvs.into_iter().find(|kv| kv.key == key) else {
+        return Ok(());
+    };
+    if old.lease == 0 || old.lease == lease || !lease::made_for_key(old.lease, key) {
+        return Ok(());
+    }
+    if lease::attached_keys(g, old.lease)? == Some(0) {
+        lease::revoke(g, old.lease)?;
+    }
+    Ok(())
 }
 
 /// How many times a compare-and-swap reads on when the key still holds
