@@ -27,7 +27,7 @@ ETCDLOCAL := c-tests/etcd-local
 
 LIBS    := $(B)/libetcdapi.so.$(VERSION) $(B)/$(SONAME) $(B)/libetcdapi.so \
            $(B)/libetcd.so $(B)/libetcdapi.a
-PROGS   := $(B)/etcd-test $(B)/harness $(B)/bench $(B)/leader $(B)/secure $(B)/signals
+PROGS   := $(B)/etcd-test $(B)/harness $(B)/bench $(B)/leader $(B)/secure $(B)/signals $(B)/config-check
 # examples/: small programs to copy from, each one file (see examples/*.c).
 EXAMPLES := $(patsubst examples/%.c,$(B)/examples/%,$(wildcard examples/*.c))
 LINK    := -L$(B) -letcdapi -Wl,-rpath,'$$ORIGIN' -lpthread
@@ -48,7 +48,7 @@ export ETCDAPI_TEST_ETCD
 # run on 3.4 only.
 ON_BOTH := test-rust test-c test-c-v2 test-secure test-signals
 
-.PHONY: all check check-header check-exports clippy $(ON_BOTH) $(ON_BOTH:=-3.5) test-leader test-leader-v2 test-examples memcheck demo bench torture install clean
+.PHONY: all check check-header check-exports clippy $(ON_BOTH) $(ON_BOTH:=-3.5) test-leader test-leader-v2 test-examples test-config test-cli memcheck demo bench torture install clean
 
 all: $(LIBS) $(PROGS) $(EXAMPLES)
 
@@ -110,7 +110,7 @@ $(B)/signals: c-tests/signals.c $(CHECK_SRC) include/etcd-api.h $(B)/libetcdapi.
 
 # The plain targets run on 3.4 here, whatever the environment says.
 check: ETCDAPI_TEST_ETCD := 3.4
-check: all check-header check-exports clippy $(ON_BOTH) $(ON_BOTH:=-3.5) test-leader test-leader-v2 test-examples memcheck test-install
+check: all check-header check-exports clippy $(ON_BOTH) $(ON_BOTH:=-3.5) test-leader test-leader-v2 test-examples test-config test-cli memcheck test-install
 	@echo "make check: all passed (etcd 3.4.23 and 3.5.1)"
 
 # test-rust-3.5 and the like: the same target, on etcd 3.5.1.
@@ -202,6 +202,16 @@ test-leader: $(B)/leader
 
 test-leader-v2: $(B)/leader
 	ETCDAPI_PROTOCOL=v2 $(ETCDLOCAL) run -- c-tests/leader-test.sh $(B)/leader
+
+# The configuration file (ETCDAPI_CONFIG, /etc/etcdapi.conf) seen from
+# programs with a clean environment; outputs compared exactly.
+test-config: $(B)/config-check
+	$(ETCDLOCAL) run -- c-tests/config-test.sh $(B)/config-check
+
+# etcd-test prints what the original etcd-api's etcd-test printed, for
+# every command and error (c-tests/cli-test.sh: exact outputs).
+test-cli: $(B)/etcd-test
+	$(ETCDLOCAL) run -- c-tests/cli-test.sh $(B)/etcd-test
 
 # The examples against a throwaway etcd, their output checked.
 test-examples: $(EXAMPLES)
