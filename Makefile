@@ -27,7 +27,7 @@ ETCDLOCAL := c-tests/etcd-local
 
 LIBS    := $(B)/libetcdapi.so.$(VERSION) $(B)/$(SONAME) $(B)/libetcdapi.so \
            $(B)/libetcd.so $(B)/libetcdapi.a
-PROGS   := $(B)/etcd-test $(B)/harness $(B)/bench $(B)/leader $(B)/secure $(B)/signals
+PROGS   := $(B)/etcd-test $(B)/harness $(B)/bench $(B)/leader $(B)/secure $(B)/signals $(B)/config-check
 # examples/: small programs to copy from, each one file (see examples/*.c).
 EXAMPLES := $(patsubst examples/%.c,$(B)/examples/%,$(wildcard examples/*.c))
 LINK    := -L$(B) -letcdapi -Wl,-rpath,'$$ORIGIN' -lpthread
@@ -48,7 +48,7 @@ export ETCDAPI_TEST_ETCD
 # run on 3.4 only.
 ON_BOTH := test-rust test-c test-c-v2 test-secure test-signals
 
-.PHONY: all check check-header check-exports clippy $(ON_BOTH) $(ON_BOTH:=-3.5) test-leader test-leader-v2 test-examples memcheck demo bench torture install clean
+.PHONY: all check check-header check-exports clippy $(ON_BOTH) $(ON_BOTH:=-3.5) test-leader test-leader-v2 test-examples test-config test-cli memcheck demo bench torture install clean
 
 all: $(LIBS) $(PROGS) $(EXAMPLES)
 
@@ -66,9 +66,22 @@ $(B)/$(SONAME): $(B)/libetcdapi.so.$(VERSION)
 	ln -sf libetcdapi.so.$(VERSION) $@
 $(B)/libetcdapi.so: $(B)/$(SONAME)
 	ln -sf $(SONAME) $@
-# The original library's name, so programs linked with -letcd run with ours.
-$(B)/libetcd.so: $(B)/$(SONAME)
-	ln -sf $(SONAME) $@
+# The original library's name, so programs linked with -letcd run with
+# ours: the same library linked again from libetcdapi.a under that name,
+# without a SONAME, as the original's libetcd.so was. A symlink to
+# libetcdapi.so.1 would not do once installed: ldconfig caches a library
+# under its SONAME only, so the loader would not find "libetcd.so" (the
+# name programs linked against the original ask for) in the cache. The
+# version script exports exactly the etcd_* functions libetcdapi.so
+# exports; make check-exports compares the two.
+$(B)/libetcd.map: $(B)/libetcdapi.so.$(VERSION)
+	{ echo '{'; echo '  global:'; \
+	  nm -D --defined-only $< | awk '$$2 == "T" && $$3 ~ /^etcd_/ { print "    " $$3 ";" }'; \
+	  echo '  local: *;'; echo '};'; } > $@.tmp && mv $@.tmp $@
+$(B)/libetcd.so: $(B)/libetcdapi.a $(B)/libetcd.map
+	$(CC) -shared -o $@ $$(sed -n 's/^    \(etcd_[A-Za-z0-9_]*\);$$/-Wl,--undefined=\1/p' $(B)/libetcd.map) \
+	  -Wl,--version-script=$(B)/libetcd.map -Wl,--gc-sections -Wl,--eh-frame-hdr \
+	  -Wl,-z,relro,-z,now -Wl,-z,noexecstack $(B)/libetcdapi.a -lgcc_s -lpthread -ldl -lm
 $(B)/libetcdapi.a: $(REL)/libetcdapi.a | $(B)
 	cp $< $@
 
@@ -97,30 +110,41 @@ $(B)/signals: c-tests/signals.c $(CHECK_SRC) include/etcd-api.h $(B)/libetcdapi.
 
 # The plain targets run on 3.4 here, whatever the environment says.
 check: ETCDAPI_TEST_ETCD := 3.4
-check: all check-header check-exports clippy $(ON_BOTH) $(ON_BOTH:=-3.5) test-leader test-leader-v2 test-examples memcheck test-install
+check: all check-header check-exports clippy $(ON_BOTH) $(ON_BOTH:=-3.5) test-leader test-leader-v2 test-examples test-config test-cli memcheck test-install
 	@echo "make check: all passed (etcd 3.4.23 and 3.5.1)"
 
 # test-rust-3.5 and the like: the same target, on etcd 3.5.1.
 $(ON_BOTH:=-3.5): %-3.5: all
 	$(MAKE) --no-print-directory $* ETCDAPI_TEST_ETCD=3.5
 
-# The committed header must be what cbindgen generates from the sources,
-# and must take the original prototypes beside it, as C and as C++.
+# The committed header must be what cbindgen generates from the sources
+# (build.rs), and must take the original prototypes beside it, as C and as
+# C++, in the strict modes the original header passed (C89 and C++98) as
+# well as today's (C99, C++17), all -pedantic -Wall -Wextra -Werror.
 check-header: include/etcd-api.h
 	@if git rev-parse --git-dir >/dev/null 2>&1; then \
 	  git diff --exit-code HEAD -- include/etcd-api.h || \
 	  { echo "include/etcd-api.h differs from the committed one: commit the regenerated header"; exit 1; }; \
 	fi
-	$(CC) -std=c99 -pedantic $(WARN) -Iinclude -c c-tests/header_check.c -o $(B)/header_check_c.o
-	$(CXX) -x c++ -pedantic $(WARN) -Iinclude -c c-tests/header_check.c -o $(B)/header_check_cxx.o
+	@mkdir -p $(B)
+	$(CC) -x c -std=c89 -pedantic $(WARN) -Iinclude -c c-tests/header_check.c -o $(B)/header_check_c89.o
+	$(CC) -x c -std=c99 -pedantic $(WARN) -Iinclude -c c-tests/header_check.c -o $(B)/header_check_c99.o
+	$(CXX) -x c++ -std=c++98 -pedantic $(WARN) -Iinclude -c c-tests/header_check.c -o $(B)/header_check_cxx98.o
+	$(CXX) -x c++ -std=c++17 -pedantic $(WARN) -Iinclude -c c-tests/header_check.c -o $(B)/header_check_cxx17.o
 	$(CXX) -std=c++20 -pedantic $(WARN) -Iinclude -c c-tests/txn_designated.cpp -o $(B)/txn_designated.o
-	@echo "header: fresh, compiles as C and C++"
+	@echo "header: fresh, compiles as C89, C99, C++98 and C++17 (-pedantic -Werror); etcd_txn with C++20 designated initialisers"
 
 # Only the etcd_* functions may be exported from the shared library.
-check-exports: $(B)/libetcdapi.so
+# libetcd.so (the original's name, linked again) exports the same, and has
+# no SONAME, as the original had none.
+check-exports: $(B)/libetcdapi.so $(B)/libetcd.so
 	@bad=$$(nm -D --defined-only $(B)/libetcdapi.so | awk '{print $$3}' | grep -v '^etcd_' || true); \
 	if [ -n "$$bad" ]; then echo "unexpected exports: $$bad"; exit 1; fi; \
-	echo "exports: $$(nm -D --defined-only $(B)/libetcdapi.so | grep -c ' T etcd_') etcd_* functions, nothing else"
+	if [ "$$(nm -D --defined-only $(B)/libetcdapi.so | awk '{print $$2, $$3}' | sort)" != \
+	     "$$(nm -D --defined-only $(B)/libetcd.so | awk '{print $$2, $$3}' | sort)" ]; then \
+	  echo "libetcd.so does not export what libetcdapi.so exports"; exit 1; fi; \
+	if readelf -d $(B)/libetcd.so | grep -q SONAME; then echo "libetcd.so has a SONAME"; exit 1; fi; \
+	echo "exports: $$(nm -D --defined-only $(B)/libetcdapi.so | grep -c ' T etcd_') etcd_* functions, nothing else (libetcdapi.so and libetcd.so)"
 
 # Lints as errors, for the library, its tests and its build script.
 clippy:
@@ -179,6 +203,16 @@ test-leader: $(B)/leader
 
 test-leader-v2: $(B)/leader
 	ETCDAPI_PROTOCOL=v2 $(ETCDLOCAL) run -- c-tests/leader-test.sh $(B)/leader
+
+# The configuration file (ETCDAPI_CONFIG, /etc/etcdapi.conf) seen from
+# programs with a clean environment; outputs compared exactly.
+test-config: $(B)/config-check
+	$(ETCDLOCAL) run -- c-tests/config-test.sh $(B)/config-check
+
+# etcd-test prints what the original etcd-api's etcd-test printed, for
+# every command and error (c-tests/cli-test.sh: exact outputs).
+test-cli: $(B)/etcd-test
+	$(ETCDLOCAL) run -- c-tests/cli-test.sh $(B)/etcd-test
 
 # The examples against a throwaway etcd, their output checked.
 test-examples: $(EXAMPLES)
@@ -261,18 +295,22 @@ $(foreach l,$(MAN3_LINKS),$(eval $(call man_link,$(word 1,$(subst :, ,$(l))),$(w
 
 # The lean copies: the .so without its debug info (kept in the .debug file,
 # which the .so names by its .gnu_debuglink), the .a without debug info.
-$(B)/lean/$(SOFILE).debug: $(B)/$(SOFILE) | $(B)/lean
+$(B)/lean/%.debug: $(B)/% | $(B)/lean
 	$(OBJCOPY) --only-keep-debug $< $@
 $(B)/lean/$(SOFILE): $(B)/$(SOFILE) $(B)/lean/$(SOFILE).debug
 	$(OBJCOPY) --strip-unneeded --add-gnu-debuglink=$(B)/lean/$(SOFILE).debug $< $@
+$(B)/lean/libetcd.so: $(B)/libetcd.so $(B)/lean/libetcd.so.debug
+	$(OBJCOPY) --strip-unneeded --add-gnu-debuglink=$(B)/lean/libetcd.so.debug $< $@
 $(B)/lean/libetcdapi.a: $(B)/libetcdapi.a | $(B)/lean
 	$(OBJCOPY) --strip-debug $< $@
 
 ifeq ($(STRIP),0)
 INST_SO := $(B)/$(SOFILE)
+INST_ETCD := $(B)/libetcd.so
 INST_A  := $(B)/libetcdapi.a
 else
 INST_SO := $(B)/lean/$(SOFILE)
+INST_ETCD := $(B)/lean/libetcd.so
 INST_A  := $(B)/lean/libetcdapi.a
 endif
 # The include dir as seen from the lib dir, for the relocatable CMake files.
@@ -371,17 +409,30 @@ CMAKE_SUBST = sed -e 's|@VERSION@|$(VERSION)|g' -e 's|@VMAJOR@|$(VMAJOR)|g' \
 PC_LIBDIR = $(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))
 PC_INCDIR = $(patsubst $(PREFIX)/%,$${prefix}/%,$(INCDIR))
 
-install: all man $(INST_SO) $(INST_A)
-	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(LIBDIR)/pkgconfig \
-	  $(DESTDIR)$(CMAKEDIR) $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man7
+# The directories install makes (with every parent it has to make): those
+# that did not exist before are written, one a line and without
+# $(DESTDIR), to $(CREATED_DIRS), which uninstall reads to remove them
+# again when they are empty. A second install keeps the first one's list.
+INST_DIRS := $(LIBDIR) $(INCDIR) $(LIBDIR)/pkgconfig $(CMAKEDIR) $(MANDIR)/man3 $(MANDIR)/man7 \
+             $(if $(filter-out 0,$(STRIP)),$(DEBUGDIR)$(LIBDIR))
+CREATED_DIRS := $(CMAKEDIR)/created-directories
+
+install: all man $(INST_SO) $(INST_ETCD) $(INST_A)
+	@new=$$(for d in $(INST_DIRS); do \
+	  while [ "$$d" != / ] && [ "$$d" != . ] && [ ! -d "$(DESTDIR)$$d" ]; do echo "$$d"; d=$$(dirname "$$d"); done; \
+	done); \
+	old=$$(cat "$(DESTDIR)$(CREATED_DIRS)" 2>/dev/null || true); \
+	install -d $(addprefix $(DESTDIR),$(INST_DIRS)) && \
+	printf '%s\n' $$old $$new | sed '/^$$/d' | sort -u > "$(DESTDIR)$(CREATED_DIRS)" && \
+	chmod 644 "$(DESTDIR)$(CREATED_DIRS)"
 	install -m 755 $(INST_SO) $(DESTDIR)$(LIBDIR)/$(SOFILE)
 	ln -sf $(SOFILE) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libetcdapi.so
-	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libetcd.so
+	rm -f $(DESTDIR)$(LIBDIR)/libetcd.so
+	install -m 755 $(INST_ETCD) $(DESTDIR)$(LIBDIR)/libetcd.so
 	install -m 644 $(INST_A) $(DESTDIR)$(LIBDIR)/libetcdapi.a
 	if [ "$(STRIP)" != 0 ]; then \
-	  install -d $(DESTDIR)$(DEBUGDIR)$(LIBDIR) && \
-	  install -m 644 $(B)/lean/$(SOFILE).debug $(DESTDIR)$(DEBUGDIR)$(LIBDIR)/; fi
+	  install -m 644 $(B)/lean/$(SOFILE).debug $(B)/lean/libetcd.so.debug $(DESTDIR)$(DEBUGDIR)$(LIBDIR)/; fi
 	install -m 644 include/etcd-api.h $(DESTDIR)$(INCDIR)/
 	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$(PC_LIBDIR)' 'includedir=$(PC_INCDIR)' '' \
 	  'Name: etcdapi' 'Description: C interface to etcd (drop-in replacement for etcd-api)' \
@@ -393,15 +444,22 @@ install: all man $(INST_SO) $(INST_A)
 	install -m 644 $(filter $(B)/man/man3/%,$(MANPAGES)) $(DESTDIR)$(MANDIR)/man3/
 	install -m 644 $(filter $(B)/man/man7/%,$(MANPAGES)) $(DESTDIR)$(MANDIR)/man7/
 
-# Removes exactly the files install puts there, and our own CMake directory
-# if nothing else is in it (shared directories such as lib/ stay).
+# Removes exactly the files install puts there, then the directories
+# install made (listed in $(CREATED_DIRS)) that are empty now, deepest
+# first, and our own CMake directory if nothing else is in it. Directories
+# that were there before install (lib/, share/man/ ...) stay.
 uninstall:
+	@dirs=$$(cat "$(DESTDIR)$(CREATED_DIRS)" 2>/dev/null || true); \
 	rm -f $(addprefix $(DESTDIR)$(LIBDIR)/,$(SOFILE) $(SONAME) libetcdapi.so libetcd.so libetcdapi.a) \
-	  $(DESTDIR)$(DEBUGDIR)$(LIBDIR)/$(SOFILE).debug $(DESTDIR)$(INCDIR)/etcd-api.h \
-	  $(DESTDIR)$(LIBDIR)/pkgconfig/etcdapi.pc \
+	  $(DESTDIR)$(DEBUGDIR)$(LIBDIR)/$(SOFILE).debug $(DESTDIR)$(DEBUGDIR)$(LIBDIR)/libetcd.so.debug \
+	  $(DESTDIR)$(INCDIR)/etcd-api.h $(DESTDIR)$(LIBDIR)/pkgconfig/etcdapi.pc \
 	  $(DESTDIR)$(CMAKEDIR)/etcdapiConfig.cmake $(DESTDIR)$(CMAKEDIR)/etcdapiConfigVersion.cmake \
-	  $(patsubst $(B)/man/%,$(DESTDIR)$(MANDIR)/%,$(MANPAGES))
-	rmdir $(DESTDIR)$(CMAKEDIR) 2>/dev/null || true
+	  "$(DESTDIR)$(CREATED_DIRS)" \
+	  $(patsubst $(B)/man/%,$(DESTDIR)$(MANDIR)/%,$(MANPAGES)) || exit 1; \
+	rmdir "$(DESTDIR)$(CMAKEDIR)" 2>/dev/null; \
+	for d in $$(printf '%s\n' $$dirs | sort -r); do \
+	  if [ -d "$(DESTDIR)$$d" ] && rmdir "$(DESTDIR)$$d" 2>/dev/null; then echo "rmdir $(DESTDIR)$$d"; fi; \
+	done; true
 
 # make install DESTDIR=<tmp> PREFIX=/usr, consumers built with CMake and
 # pkg-config run against a throwaway etcd, man pages, sizes, make uninstall.

@@ -31,7 +31,100 @@ fn main() {
         .with_src(dir.join("src/ffi/mod.rs"))
         .generate()
         .expect("cbindgen could not generate the header");
-    bindings.write_to_file(dir.join("include/etcd-api.h"));
+    let mut generated = Vec::new();
+    bindings.write(&mut generated);
+    let text = String::from_utf8(generated).expect("cbindgen wrote a header that is not UTF-8");
+    let header = c89_clean(&text);
+    let path = dir.join("include/etcd-api.h");
+    // Written only when it changed, so that an unchanged header keeps its
+    // time stamp.
+    if std::fs::read_to_string(&path).ok().as_deref() != Some(header.as_str()) {
+        std::fs::write(&path, header).expect("could not write include/etcd-api.h");
+    }
+}
+
+/// The original etcd-api.h compiled with `gcc -std=c89 -pedantic` and
+/// `g++ -std=c++98 -pedantic`; cbindgen's output does not, and it has no
+/// setting for either of the two things in the way, so they are rewritten
+/// here:
+///
+/// - a comma after the last enumerator (`ETCD_TIMEOUT = 3,`) is an error in
+///   C89 and C++98 pedantic mode ("comma at end of enumerator list"): it is
+///   dropped;
+/// - `// ...` comments (`#endif // __cplusplus`, `}  // extern "C"`) are
+///   not C89 ("extra tokens at end of #endif directive"): they become
+///   `/* ... */`.
+///
+/// Doc comments (`/** ... */`) are left as they are.
+fn c89_clean(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out: Vec<String> = Vec::with_capacity(lines.len());
+    let mut in_block = false;
+    for line in lines {
+        let mut line = line.to_string();
+        if !in_block {
+            if let Some(at) = line_comment(&line) {
+                let (code, comment) = line.split_at(at);
+                line = format!("{code}/* {} */", comment[2..].trim());
+            }
+            // `} name;` closing a typedef: the line before it must not end
+            // with a comma (it does only after an enum's last enumerator).
+            if line.starts_with('}') {
+                if let Some(prev) = out.iter_mut().rev().find(|l| !l.trim().is_empty()) {
+                    if prev.ends_with(',') {
+                        prev.pop();
+                    }
+                }
+            }
+        }
+        in_block = block_state(&line, in_block);
+        out.push(line);
+    }
+    let mut header = out.join("\n");
+    header.push('\n');
+    header
+}
+
+/// Where a `//` comment starts on a line that does not begin inside a
+/// block comment (outside `/* */` and string literals), if it has one.
+fn line_comment(line: &str) -> Option<usize> {
+    let b = line.as_bytes();
+    let (mut i, mut in_block, mut in_str) = (0, false, false);
+    while i + 1 < b.len() {
+        match (in_block, in_str, b[i], b[i + 1]) {
+            (true, _, b'*', b'/') => {
+                in_block = false;
+                i += 1;
+            }
+            (false, false, b'/', b'*') => {
+                in_block = true;
+                i += 1;
+            }
+            (false, false, b'/', b'/') => return Some(i),
+            (false, _, b'"', _) => in_str = !in_str,
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+/// Whether the line ends inside a block comment, given whether it began
+/// inside one.
+fn block_state(line: &str, mut in_block: bool) -> bool {
+    let b = line.as_bytes();
+    let mut i = 0;
+    while i + 1 < b.len() {
+        if in_block && b[i] == b'*' && b[i + 1] == b'/' {
+            in_block = false;
+            i += 1;
+        } else if !in_block && b[i] == b'/' && b[i + 1] == b'*' {
+            in_block = true;
+            i += 1;
+        }
+        i += 1;
+    }
+    in_block
 }
 
 const HEADER: &str = "/*

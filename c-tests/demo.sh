@@ -27,7 +27,7 @@ step leader
 
 if "$cli" lock -t 5 /demo/lock >/tmp/demo-lock.$$ 2>&1; then
     cat /tmp/demo-lock.$$
-    idx=$(sed -n 's/^lock index is //p' /tmp/demo-lock.$$)
+    idx=$(sed -n 's/^got back index number //p' /tmp/demo-lock.$$)
     step lock -t 5 -i "$idx" /demo/lock
     step unlock -i "$idx" /demo/lock
     step unlock -i "$idx" /demo/lock

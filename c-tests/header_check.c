@@ -3,8 +3,13 @@
  * etcd-api declarations.  An old program that declares the original
  * prototypes next to the include must build without a warning:
  *
- *     gcc -std=c99 -Wall -Wextra -Werror -pedantic -Iinclude -c c-tests/header_check.c
- *     g++ -x c++ -Wall -Wextra -Werror -pedantic -Iinclude -c c-tests/header_check.c
+ *     gcc -x c -std=c89 -pedantic -Wall -Wextra -Werror -Iinclude -c c-tests/header_check.c
+ *     gcc -x c -std=c99 -pedantic -Wall -Wextra -Werror -Iinclude -c c-tests/header_check.c
+ *     g++ -x c++ -std=c++98 -pedantic -Wall -Wextra -Werror -Iinclude -c c-tests/header_check.c
+ *     g++ -x c++ -std=c++17 -pedantic -Wall -Wextra -Werror -Iinclude -c c-tests/header_check.c
+ *
+ * (make check-header runs the four.)  The file itself is C89: no //
+ * comments, declarations before statements.
  *
  * In C++ a plain redeclaration with a different parameter type is an
  * overload, not an error, and one without extern "C" inherits the header's
@@ -52,7 +57,8 @@ etcd_result  etcd_unlock    (etcd_session session, char *key, char *index);
 }
 #endif
 
-/* The result values keep their numbers (C99 has no _Static_assert). */
+/* The result values keep their numbers (C89 and C99 have no _Static_assert). */
+typedef char header_check_timeout_is_3[(ETCD_TIMEOUT == 3) ? 1 : -1];
 typedef char header_check_ok_is_0[(ETCD_OK == 0) ? 1 : -1];
 typedef char header_check_protocol_error_is_1[(ETCD_PROTOCOL_ERROR == 1) ? 1 : -1];
 typedef char header_check_wtf_is_2[(ETCD_WTF == 2) ? 1 : -1];

@@ -39,7 +39,7 @@ check "options: get" 0 hello -- "$cli" "${tls[@]}" --user="root:$pw" -s "$ep" ge
 check "--user NAME, password from ETCDAPI_PASSWORD" 0 hello -- \
     env ETCDAPI_PASSWORD="$pw" "$cli" -s "$ep" "${tls[@]}" --user root get "$k/a"
 check "--user NAME without a password anywhere" 1 "no password" -- \
-    "$cli" -s "$ep" "${tls[@]}" --user root get "$k/a"
+    "$cli" --verbose -s "$ep" "${tls[@]}" --user root get "$k/a"
 check "ETCDAPI_* variables" 0 hello -- \
     env ETCDAPI_CACERT="$d/ca.crt" ETCDAPI_CERT="$d/client.crt" ETCDAPI_KEY="$d/client.key" \
     ETCDAPI_USER=root ETCDAPI_PASSWORD="$pw" "$cli" -s "$ep" get "$k/a"
@@ -49,18 +49,18 @@ check "ETCDCTL_* variables" 0 hello -- \
 check "options over variables" 0 hello -- \
     env ETCDAPI_CACERT="$d/other-ca.crt" ETCDAPI_USER=nobody ETCDAPI_PASSWORD=x \
     "$cli" -s "$ep" "${tls[@]}" --user "root:$pw" get "$k/a"
-check "a lock and its unlock" 0 "lock index is" -- \
+check "a lock and its unlock" 0 "got back index number" -- \
     "$cli" -s "$ep" "${tls[@]}" --user "root:$pw" lock -t 5 "$k/lock"
-idx=$(sed -n 's/^lock index is //p' "$out")
+idx=$(sed -n 's/^got back index number //p' "$out")
 check "unlock" 0 "" -- "$cli" -s "$ep" "${tls[@]}" --user "root:$pw" unlock -i "$idx" "$k/lock"
 check "wrong password: refused" 1 "authentication as user" -- \
-    "$cli" -s "$ep" "${tls[@]}" --user root:wrong-pw-123 get "$k/a"
+    "$cli" --verbose -s "$ep" "${tls[@]}" --user root:wrong-pw-123 get "$k/a"
 check "wrong CA" 1 "not signed by the CA" -- \
-    "$cli" -s "$ep" --cacert "$d/other-ca.crt" --cert "$d/client.crt" --key "$d/client.key" \
+    "$cli" --verbose -s "$ep" --cacert "$d/other-ca.crt" --cert "$d/client.crt" --key "$d/client.key" \
     --user "root:$pw" get "$k/a"
-check "missing CA file" 1 "no-such.crt" -- "$cli" -s "$ep" --cacert "$d/no-such.crt" get "$k/a"
-check "unknown option" 2 "unknown option" -- "$cli" --cacrt x get "$k/a"
-check "option without its value" 2 "needs a value" -- "$cli" --user
+check "missing CA file" 1 "no-such.crt" -- "$cli" --verbose -s "$ep" --cacert "$d/no-such.crt" get "$k/a"
+check "unknown option" 1 "unrecognized option '--cacrt'" -- "$cli" --cacrt x get "$k/a"
+check "option without its value" 1 "option '--user' requires an argument" -- "$cli" --user
 check "clean up" 0 "" -- "$cli" -s "$ep" "${tls[@]}" --user "root:$pw" delete "$k/a"
 
 echo "$passed passed, $failed failed"

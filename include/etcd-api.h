@@ -78,7 +78,7 @@ typedef enum {
    * The time-out the caller gave ran out (only the extended calls that
    * take a `timeout_ms` return it; the original calls never do).
    */
-  ETCD_TIMEOUT = 3,
+  ETCD_TIMEOUT = 3
 } etcd_result;
 
 /**
@@ -112,7 +112,7 @@ typedef enum {
    * `key` a lock name, `value` the index etcd_lock gave: holds while
    * that lock is held.
    */
-  ETCD_CMP_LOCK_HELD = 6,
+  ETCD_CMP_LOCK_HELD = 6
 } etcd_compare_target;
 
 /**
@@ -122,7 +122,7 @@ typedef enum {
   ETCD_CMP_EQUAL = 0,
   ETCD_CMP_NOT_EQUAL = 1,
   ETCD_CMP_LESS = 2,
-  ETCD_CMP_GREATER = 3,
+  ETCD_CMP_GREATER = 3
 } etcd_compare_op;
 
 /**
@@ -131,7 +131,7 @@ typedef enum {
 typedef enum {
   ETCD_TXN_GET = 0,
   ETCD_TXN_PUT = 1,
-  ETCD_TXN_DELETE = 2,
+  ETCD_TXN_DELETE = 2
 } etcd_txn_kind;
 
 /**
@@ -152,8 +152,10 @@ typedef struct {
  * TLS and authentication settings for `etcd_open_opts`. A NULL field
  * falls back to the environment: `ETCDAPI_CACERT`, `ETCDAPI_CERT`,
  * `ETCDAPI_KEY`, `ETCDAPI_USER`, `ETCDAPI_PASSWORD`, then etcdctl's
- * `ETCDCTL_*` of the same names. An empty string "" means none, without
- * looking at the environment. The library copies what it needs.
+ * `ETCDCTL_*` of the same names, then the configuration file
+ * (`ETCDAPI_CONFIG`, else `/etc/etcdapi.conf`). An empty string "" means
+ * none, without looking at the environment or the file. The library
+ * copies what it needs.
  */
 typedef struct {
   /**
@@ -290,13 +292,14 @@ typedef struct {
 
 #ifdef __cplusplus
 extern "C" {
-#endif // __cplusplus
+#endif /* __cplusplus */
 
 /**
  * Opens a session on `server_list`, an array ended by an entry whose
  * `host` is NULL. The list is copied; the caller keeps ownership.
  * Settings (time-outs, TLS files, user and password) come from the
- * environment, as described at `etcd_open_opts`.
+ * environment and the configuration file, as described at
+ * `etcd_open_opts`.
  * Returns NULL (see `etcd_errmsg`) for a NULL or empty list or bad settings.
  * Close the session with `etcd_close`.
  */
@@ -306,8 +309,8 @@ etcd_session etcd_open(etcd_server *server_list);
  * Opens a session on a string of `host[:port]` items (also
  * `http://host:port`, `https://host:port`) separated by any of
  * `"\n\r\t ,;"`. The default port is 2379. Settings (time-outs, TLS
- * files, user and password) come from the environment, as described at
- * `etcd_open_opts`. Returns NULL (see `etcd_errmsg`) when nothing usable
+ * files, user and password) come from the environment and the
+ * configuration file, as described at `etcd_open_opts`. Returns NULL (see `etcd_errmsg`) when nothing usable
  * is in the string, an item is malformed or a setting is bad. Close the
  * session with `etcd_close_str` (or `etcd_close`).
  */
@@ -658,7 +661,7 @@ etcd_result etcd_txn(etcd_session session,
 void etcd_txn_results_free(etcd_txn_result *results, size_t n);
 
 #ifdef __cplusplus
-}  // extern "C"
-#endif  // __cplusplus
+}  /* extern "C" */
+#endif  /* __cplusplus */
 
 #endif  /* ETCD_API_H */

@@ -1,10 +1,13 @@
 //! Session settings, read from `ETCDAPI_*` environment variables when a
 //! session opens (and, for TLS and authentication, from etcdctl's
-//! `ETCDCTL_*` variables when ours are not set), possibly overridden by
-//! the program ([`SecureOptions`], `etcd_open_opts` in C).
+//! `ETCDCTL_*` variables when ours are not set), then from the
+//! configuration file ([`ConfigFile`]: `ETCDAPI_CONFIG`, else
+//! `/etc/etcdapi.conf` if it exists), possibly overridden by the program
+//! ([`SecureOptions`], `etcd_open_opts` in C).
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Which of etcd's APIs a session speaks.
@@ -64,9 +67,10 @@ pub struct Setting<T> {
 }
 
 /// Where a setting came from, strongest first: the program's option,
-/// then our environment variable, then etcdctl's of the same name. Each
-/// carries the setting's name in lowercase (`cacert`, `user` ...).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// then our environment variable, then etcdctl's of the same name, then
+/// the configuration file. Each carries the setting's name in lowercase
+/// (`cacert`, `user` ...).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
     /// A field of the options the program passed (`etcd_options`).
     Option(&'static str),
@@ -74,15 +78,22 @@ pub enum Source {
     Ours(&'static str),
     /// etcdctl's `ETCDCTL_<NAME>`.
     Etcdctl(&'static str),
+    /// `ETCDAPI_<NAME>` on `line` of the configuration file `path`.
+    File {
+        what: &'static str,
+        path: Arc<str>,
+        line: usize,
+    },
 }
 
 impl Source {
     /// Lower is stronger.
-    fn rank(self) -> u8 {
+    fn rank(&self) -> u8 {
         match self {
             Source::Option(_) => 0,
             Source::Ours(_) => 1,
             Source::Etcdctl(_) => 2,
+            Source::File { .. } => 3,
         }
     }
 }
@@ -93,6 +104,119 @@ impl fmt::Display for Source {
             Source::Option(what) => write!(f, "option {what}"),
             Source::Ours(what) => write!(f, "ETCDAPI_{}", what.to_ascii_uppercase()),
             Source::Etcdctl(what) => write!(f, "ETCDCTL_{}", what.to_ascii_uppercase()),
+            Source::File { what, path, line } => write!(
+                f,
+                "ETCDAPI_{} in configuration file {path}, line {line}",
+                what.to_ascii_uppercase()
+            ),
+        }
+    }
+}
+
+/// The settings a configuration file may hold: the environment's names.
+pub const FILE_SETTINGS: &[&str] = &[
+    "ETCDAPI_PROTOCOL",
+    "ETCDAPI_CONNECT_TIMEOUT_MS",
+    "ETCDAPI_REQUEST_TIMEOUT_MS",
+    "ETCDAPI_CACERT",
+    "ETCDAPI_CERT",
+    "ETCDAPI_KEY",
+    "ETCDAPI_USER",
+    "ETCDAPI_PASSWORD",
+];
+
+/// The configuration file read when `ETCDAPI_CONFIG` is not set, if it
+/// exists.
+pub const DEFAULT_CONFIG_FILE: &str = "/etc/etcdapi.conf";
+
+/// A configuration file: one `NAME=value` a line, NAME one of
+/// [`FILE_SETTINGS`]; blank lines and lines whose first non-blank
+/// character is `#` are skipped. Blanks around NAME and around the value
+/// are dropped; the value is the rest of the line, as it is (no quotes, no
+/// escapes: a `#` in it is part of it). Anything else on a line (no `=`,
+/// an unknown name, a name given twice) makes the whole file an error
+/// naming the file and the line, so that a typo never silently becomes a
+/// default.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigFile {
+    path: Arc<str>,
+    /// (name, value, line number from 1).
+    settings: Vec<(&'static str, String, usize)>,
+}
+
+impl ConfigFile {
+    /// Parses `text`, read from `path`.
+    pub fn parse(path: &str, text: &str) -> Result<ConfigFile, String> {
+        let path: Arc<str> = Arc::from(path);
+        let mut settings: Vec<(&'static str, String, usize)> = Vec::new();
+        for (n, line) in text.lines().enumerate() {
+            let n = n + 1;
+            let at = |what: String| format!("configuration file {path}, line {n}: {what}");
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            // Never the line itself in a message: it may hold a password.
+            let Some((name, value)) = line.split_once('=') else {
+                return Err(at("not NAME=value".into()));
+            };
+            let name = name.trim();
+            let Some(known) = FILE_SETTINGS.iter().find(|s| **s == name) else {
+                let shown: String = name.chars().take(64).collect();
+                return Err(at(format!(
+                    "unknown setting {shown:?} (known: {})",
+                    FILE_SETTINGS.join(", ")
+                )));
+            };
+            if let Some((_, _, first)) = settings.iter().find(|(s, _, _)| s == known) {
+                return Err(at(format!("{known} is set again (first on line {first})")));
+            }
+            settings.push((known, value.trim().to_string(), n));
+        }
+        Ok(ConfigFile { path, settings })
+    }
+
+    /// The file `ETCDAPI_CONFIG` names (`var` looks it up), else
+    /// `default` if it exists; None when there is none to read.
+    /// `ETCDAPI_CONFIG` set empty means no file at all. A file that is
+    /// named but cannot be read, or is malformed, is an error.
+    pub fn find(
+        var: &impl Fn(&str) -> Result<Option<String>, String>,
+        default: &Path,
+    ) -> Result<Option<ConfigFile>, String> {
+        let (path, named) = match var("ETCDAPI_CONFIG")? {
+            Some(p) if p.is_empty() => return Ok(None),
+            Some(p) => (PathBuf::from(p), true),
+            None if default.exists() => (default.to_path_buf(), false),
+            None => return Ok(None),
+        };
+        let shown = path.display().to_string();
+        let text = std::fs::read(&path).map_err(|e| {
+            let why = if named { " (ETCDAPI_CONFIG)" } else { "" };
+            format!("configuration file {shown}{why}: cannot read it: {e}")
+        })?;
+        let text = String::from_utf8(text)
+            .map_err(|_| format!("configuration file {shown}: not valid UTF-8 text"))?;
+        ConfigFile::parse(&shown, &text).map(Some)
+    }
+
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The value of `name` and its line.
+    pub fn get(&self, name: &str) -> Option<(String, usize)> {
+        self.settings
+            .iter()
+            .find(|(s, _, _)| *s == name)
+            .map(|(_, v, n)| (v.clone(), *n))
+    }
+
+    fn source(&self, what: &'static str, line: usize) -> Source {
+        Source::File {
+            what,
+            path: self.path.clone(),
+            line,
         }
     }
 }
@@ -210,27 +334,60 @@ impl Config {
     /// `ETCDAPI_KEY`, `ETCDAPI_USER`, `ETCDAPI_PASSWORD`, else etcdctl's
     /// `ETCDCTL_CACERT`, `ETCDCTL_CERT`, `ETCDCTL_KEY`, `ETCDCTL_USER`,
     /// `ETCDCTL_PASSWORD`. An empty value means "none" and stops the search.
+    ///
+    /// Then the configuration file ([`ConfigFile::find`]): each setting the
+    /// environment (ours or etcdctl's) does not give comes from it.
     pub fn from_env_with(options: &SecureOptions) -> Result<Config, String> {
-        Config::from_vars(options, env_var)
+        let file = ConfigFile::find(&env_var, Path::new(DEFAULT_CONFIG_FILE))?;
+        Config::from_sources(options, env_var, file.as_ref())
     }
 
-    /// [`Config::from_env_with`] with variables looked up by `var`.
+    /// [`Config::from_env_with`] with variables looked up by `var`, and no
+    /// configuration file.
     pub fn from_vars(
         options: &SecureOptions,
         var: impl Fn(&str) -> Result<Option<String>, String>,
     ) -> Result<Config, String> {
+        Config::from_sources(options, var, None)
+    }
+
+    /// [`Config::from_env_with`] with variables looked up by `var`, then
+    /// `file`.
+    pub fn from_sources(
+        options: &SecureOptions,
+        var: impl Fn(&str) -> Result<Option<String>, String>,
+        file: Option<&ConfigFile>,
+    ) -> Result<Config, String> {
+        // A setting of ours that has no etcdctl twin: the environment,
+        // else the file; with `NAME="value"` and where it came from, for
+        // messages.
+        let ours = |name: &str| -> Result<Option<(String, String)>, String> {
+            if let Some(v) = var(name)? {
+                let at = format!("{name}={v:?}");
+                return Ok(Some((v, at)));
+            }
+            Ok(file.and_then(|f| {
+                f.get(name).map(|(v, line)| {
+                    let at = format!(
+                        "{name}={v:?} (configuration file {}, line {line})",
+                        f.path()
+                    );
+                    (v, at)
+                })
+            }))
+        };
         let mut c = Config::default();
-        if let Some(ms) = millis(&var, "ETCDAPI_CONNECT_TIMEOUT_MS")? {
+        if let Some(ms) = millis(&ours, "ETCDAPI_CONNECT_TIMEOUT_MS")? {
             c.connect_timeout = ms;
         }
-        if let Some(ms) = millis(&var, "ETCDAPI_REQUEST_TIMEOUT_MS")? {
+        if let Some(ms) = millis(&ours, "ETCDAPI_REQUEST_TIMEOUT_MS")? {
             c.request_timeout = ms;
         }
-        if let Some(p) = var("ETCDAPI_PROTOCOL")? {
+        if let Some((p, at)) = ours("ETCDAPI_PROTOCOL")? {
             c.protocol = match p.to_ascii_lowercase().as_str() {
                 "v3" | "" => ProtocolKind::V3,
                 "v2" => ProtocolKind::V2,
-                _ => return Err(format!("ETCDAPI_PROTOCOL={p:?}: expected v2 or v3")),
+                _ => return Err(format!("{at}: expected v2 or v3")),
             };
         }
         let pick = |given: &Option<String>, what: &'static str| -> Result<Found, String> {
@@ -240,6 +397,11 @@ impl Config {
             for source in [Source::Ours(what), Source::Etcdctl(what)] {
                 if let Some(v) = var(&source.to_string())? {
                     return Ok(Found::new(v, source));
+                }
+            }
+            if let Some(f) = file {
+                if let Some((v, line)) = f.get(&Source::Ours(what).to_string()) {
+                    return Ok(Found::new(v, f.source(what, line)));
                 }
             }
             Ok(Found::Unset)
@@ -355,17 +517,15 @@ fn env_var(name: &str) -> Result<Option<String>, String> {
 }
 
 fn millis(
-    var: &impl Fn(&str) -> Result<Option<String>, String>,
+    ours: &impl Fn(&str) -> Result<Option<(String, String)>, String>,
     name: &str,
 ) -> Result<Option<Duration>, String> {
-    let Some(v) = var(name)? else {
+    let Some((v, at)) = ours(name)? else {
         return Ok(None);
     };
     match v.trim().parse::<u64>() {
         Ok(ms) if ms > 0 => Ok(Some(Duration::from_millis(ms))),
-        _ => Err(format!(
-            "{name}={v:?}: expected a positive number of milliseconds"
-        )),
+        _ => Err(format!("{at}: expected a positive number of milliseconds")),
     }
 }
 
@@ -522,6 +682,181 @@ mod tests {
         )
         .unwrap();
         assert!(c.tls.cert.is_none() && c.tls.key.is_none() && c.credentials.is_none());
+    }
+
+    fn with_file(
+        options: &SecureOptions,
+        vars: &[(&str, &str)],
+        file: &str,
+    ) -> Result<Config, String> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let file = ConfigFile::parse("/etc/etcdapi.conf", file)?;
+        Config::from_sources(options, |name| Ok(vars.get(name).cloned()), Some(&file))
+    }
+
+    #[test]
+    fn config_file_lines() {
+        let f = ConfigFile::parse(
+            "/f",
+            "# for the NSS module\n\n  ETCDAPI_PROTOCOL = v2  \nETCDAPI_PASSWORD=a#b=c\n   # indented comment\n",
+        )
+        .unwrap();
+        assert_eq!(f.get("ETCDAPI_PROTOCOL"), Some(("v2".to_string(), 3)));
+        assert_eq!(f.get("ETCDAPI_PASSWORD"), Some(("a#b=c".to_string(), 4)));
+        assert_eq!(f.get("ETCDAPI_USER"), None);
+        let cases: &[(&str, &str)] = &[
+            (
+                "ETCDAPI_PROTOCOL=v2\nETCDAPI_PASSWORD hunter2\n",
+                "configuration file /f, line 2: not NAME=value",
+            ),
+            (
+                "\n# x\nETCDAPI_PROTOCL=v2\n",
+                "configuration file /f, line 3: unknown setting \"ETCDAPI_PROTOCL\" (known: ETCDAPI_PROTOCOL, ETCDAPI_CONNECT_TIMEOUT_MS, ETCDAPI_REQUEST_TIMEOUT_MS, ETCDAPI_CACERT, ETCDAPI_CERT, ETCDAPI_KEY, ETCDAPI_USER, ETCDAPI_PASSWORD)",
+            ),
+            (
+                "ETCDAPI_PROTOCOL=v2\nETCDAPI_PROTOCOL=v3\n",
+                "configuration file /f, line 2: ETCDAPI_PROTOCOL is set again (first on line 1)",
+            ),
+            (
+                "ETCDAPI_CONFIG=/other\n",
+                "configuration file /f, line 1: unknown setting \"ETCDAPI_CONFIG\" (known: ETCDAPI_PROTOCOL, ETCDAPI_CONNECT_TIMEOUT_MS, ETCDAPI_REQUEST_TIMEOUT_MS, ETCDAPI_CACERT, ETCDAPI_CERT, ETCDAPI_KEY, ETCDAPI_USER, ETCDAPI_PASSWORD)",
+            ),
+            (
+                "=v2\n",
+                "configuration file /f, line 1: unknown setting \"\" (known: ETCDAPI_PROTOCOL, ETCDAPI_CONNECT_TIMEOUT_MS, ETCDAPI_REQUEST_TIMEOUT_MS, ETCDAPI_CACERT, ETCDAPI_CERT, ETCDAPI_KEY, ETCDAPI_USER, ETCDAPI_PASSWORD)",
+            ),
+        ];
+        for (text, want) in cases {
+            assert_eq!(
+                ConfigFile::parse("/f", text).unwrap_err(),
+                *want,
+                "{text:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn config_file_precedence() {
+        let none = SecureOptions::default();
+        // The file alone.
+        let c = with_file(
+            &none,
+            &[],
+            "ETCDAPI_PROTOCOL=v2\nETCDAPI_REQUEST_TIMEOUT_MS=700\n",
+        )
+        .unwrap();
+        assert_eq!(c.protocol, ProtocolKind::V2);
+        assert_eq!(c.request_timeout, Duration::from_millis(700));
+        // The environment wins over the file.
+        let c = with_file(
+            &none,
+            &[("ETCDAPI_PROTOCOL", "v3")],
+            "ETCDAPI_PROTOCOL=v2\n",
+        )
+        .unwrap();
+        assert_eq!(c.protocol, ProtocolKind::V3);
+        // etcdctl's variables are the environment too.
+        let c = with_file(
+            &none,
+            &[("ETCDCTL_CACERT", "/ctl/ca")],
+            "ETCDAPI_CACERT=/file/ca\n",
+        )
+        .unwrap();
+        assert_eq!(c.tls.cacert.unwrap().value, PathBuf::from("/ctl/ca"));
+        let c = with_file(&none, &[], "\nETCDAPI_CACERT=/file/ca\n").unwrap();
+        let ca = c.tls.cacert.unwrap();
+        assert_eq!(ca.value, PathBuf::from("/file/ca"));
+        assert_eq!(
+            ca.source.to_string(),
+            "ETCDAPI_CACERT in configuration file /etc/etcdapi.conf, line 2"
+        );
+        // An empty variable turns the file's value off.
+        let c = with_file(
+            &none,
+            &[("ETCDAPI_CACERT", "")],
+            "ETCDAPI_CACERT=/file/ca\n",
+        )
+        .unwrap();
+        assert!(c.tls.cacert.is_none());
+        // The program's options win over both.
+        let opts = SecureOptions {
+            cacert: Some("/opt/ca".into()),
+            ..Default::default()
+        };
+        let c = with_file(
+            &opts,
+            &[("ETCDAPI_CACERT", "/env/ca")],
+            "ETCDAPI_CACERT=/file/ca\n",
+        )
+        .unwrap();
+        assert_eq!(c.tls.cacert.unwrap().value, PathBuf::from("/opt/ca"));
+        // User and password from the file; a bad value names file and line.
+        let c = with_file(&none, &[], "ETCDAPI_USER=root\nETCDAPI_PASSWORD=pw\n").unwrap();
+        assert_eq!(creds(&c), Some(("root".into(), "pw".into())));
+        assert_eq!(
+            with_file(&none, &[], "# x\nETCDAPI_PROTOCOL=v4\n").unwrap_err(),
+            "ETCDAPI_PROTOCOL=\"v4\" (configuration file /etc/etcdapi.conf, line 2): expected v2 or v3"
+        );
+        assert_eq!(
+            with_file(&none, &[], "ETCDAPI_CONNECT_TIMEOUT_MS=soon\n").unwrap_err(),
+            "ETCDAPI_CONNECT_TIMEOUT_MS=\"soon\" (configuration file /etc/etcdapi.conf, line 1): expected a positive number of milliseconds"
+        );
+        assert_eq!(
+            config(&none, &[("ETCDAPI_PROTOCOL", "v4")]).unwrap_err(),
+            "ETCDAPI_PROTOCOL=\"v4\": expected v2 or v3"
+        );
+    }
+
+    #[test]
+    fn config_file_is_found() {
+        let dir = std::env::temp_dir().join(format!("etcdapi-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let default = dir.join("etcdapi.conf");
+        let named = dir.join("named.conf");
+        std::fs::write(&default, "ETCDAPI_PROTOCOL=v2\n").unwrap();
+        std::fs::write(&named, "ETCDAPI_PROTOCOL=v3\n").unwrap();
+        let vars = |list: &'static [(&'static str, &'static str)]| {
+            move |name: &str| -> Result<Option<String>, String> {
+                Ok(list
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| v.to_string()))
+            }
+        };
+        let found = |f: Option<ConfigFile>| {
+            f.map(|f| (f.path().to_string(), f.get("ETCDAPI_PROTOCOL").unwrap().0))
+        };
+        // No ETCDAPI_CONFIG: the default file, if it exists.
+        assert_eq!(
+            found(ConfigFile::find(&vars(&[]), &default).unwrap()),
+            Some((default.display().to_string(), "v2".into()))
+        );
+        assert_eq!(
+            ConfigFile::find(&vars(&[]), &dir.join("none.conf")).unwrap(),
+            None
+        );
+        // ETCDAPI_CONFIG names the file; empty: none at all.
+        let name: &'static str = Box::leak(named.display().to_string().into_boxed_str());
+        let with_named: &'static [(&'static str, &'static str)] =
+            Box::leak(vec![("ETCDAPI_CONFIG", name)].into_boxed_slice());
+        assert_eq!(
+            found(ConfigFile::find(&vars(with_named), &default).unwrap()),
+            Some((name.to_string(), "v3".into()))
+        );
+        assert_eq!(
+            ConfigFile::find(&vars(&[("ETCDAPI_CONFIG", "")]), &default).unwrap(),
+            None
+        );
+        // A named file that cannot be read is an error.
+        assert_eq!(
+            ConfigFile::find(&vars(&[("ETCDAPI_CONFIG", "/nonexistent/etcdapi.conf")]), &default)
+                .unwrap_err(),
+            "configuration file /nonexistent/etcdapi.conf (ETCDAPI_CONFIG): cannot read it: No such file or directory (os error 2)"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

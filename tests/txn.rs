@@ -62,13 +62,19 @@ fn both_branches_results_in_order_and_one_revision() {
     let missing = cmp(&k, Target::Version(0), CompareOp::Equal);
     let then = [put(&k, "one"), get(&k, false)];
     let otherwise = [get(&k, false)];
-    let t = c.txn(std::slice::from_ref(&missing), &then, &otherwise).unwrap();
+    let t = c
+        .txn(std::slice::from_ref(&missing), &then, &otherwise)
+        .unwrap();
     assert!(t.succeeded);
     assert_eq!(t.results.len(), 2);
     assert_eq!(t.results[0], OpResult::Put);
     assert_eq!(values(&t.results[1]), vec![(k.clone(), "one".to_string())]);
     let (kv, _) = c.get_kv(&k).unwrap();
-    assert_eq!(kv.unwrap().mod_revision, t.revision, "written at the txn's revision");
+    assert_eq!(
+        kv.unwrap().mod_revision,
+        t.revision,
+        "written at the txn's revision"
+    );
     // Now present: the else branch runs and reads.
     let t = c.txn(&[missing], &then, &otherwise).unwrap();
     assert!(!t.succeeded);
@@ -85,7 +91,10 @@ fn both_branches_results_in_order_and_one_revision() {
             &[],
         )
         .unwrap();
-    assert!(t.succeeded, "a compare on a non-canonical spelling of the key");
+    assert!(
+        t.succeeded,
+        "a compare on a non-canonical spelling of the key"
+    );
     assert_eq!(values(&t.results[0]).len(), 1);
 }
 
@@ -100,7 +109,10 @@ fn prefix_get_and_delete() {
     c.put(format!("{p}-sibling"), "s", 0).unwrap();
     let t = c.txn(&[], &[get(&p, true)], &[]).unwrap();
     let keys: Vec<String> = values(&t.results[0]).into_iter().map(|(k, _)| k).collect();
-    assert_eq!(keys, vec![format!("{p}/a"), format!("{p}/b/c"), format!("{p}/d")]);
+    assert_eq!(
+        keys,
+        vec![format!("{p}/a"), format!("{p}/b/c"), format!("{p}/d")]
+    );
     let counted = c
         .txn(
             &[],

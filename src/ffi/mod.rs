@@ -54,7 +54,8 @@ pub type etcd_session = *mut c_void;
 /// Opens a session on `server_list`, an array ended by an entry whose
 /// `host` is NULL. The list is copied; the caller keeps ownership.
 /// Settings (time-outs, TLS files, user and password) come from the
-/// environment, as described at `etcd_open_opts`.
+/// environment and the configuration file, as described at
+/// `etcd_open_opts`.
 /// Returns NULL (see `etcd_errmsg`) for a NULL or empty list or bad settings.
 /// Close the session with `etcd_close`.
 #[no_mangle]
@@ -87,8 +88,8 @@ fn endpoints(entries: Vec<(&[u8], c_ushort)>) -> Result<Vec<Endpoint>, Error> {
 /// Opens a session on a string of `host[:port]` items (also
 /// `http://host:port`, `https://host:port`) separated by any of
 /// `"\n\r\t ,;"`. The default port is 2379. Settings (time-outs, TLS
-/// files, user and password) come from the environment, as described at
-/// `etcd_open_opts`. Returns NULL (see `etcd_errmsg`) when nothing usable
+/// files, user and password) come from the environment and the
+/// configuration file, as described at `etcd_open_opts`. Returns NULL (see `etcd_errmsg`) when nothing usable
 /// is in the string, an item is malformed or a setting is bad. Close the
 /// session with `etcd_close_str` (or `etcd_close`).
 #[no_mangle]
@@ -293,8 +294,10 @@ pub extern "C" fn etcd_errmsg() -> *const c_char {
 /// TLS and authentication settings for `etcd_open_opts`. A NULL field
 /// falls back to the environment: `ETCDAPI_CACERT`, `ETCDAPI_CERT`,
 /// `ETCDAPI_KEY`, `ETCDAPI_USER`, `ETCDAPI_PASSWORD`, then etcdctl's
-/// `ETCDCTL_*` of the same names. An empty string "" means none, without
-/// looking at the environment. The library copies what it needs.
+/// `ETCDCTL_*` of the same names, then the configuration file
+/// (`ETCDAPI_CONFIG`, else `/etc/etcdapi.conf`). An empty string "" means
+/// none, without looking at the environment or the file. The library
+/// copies what it needs.
 #[repr(C)]
 pub struct etcd_options {
     /// PEM file of the CA that signs the servers' certificates (none: the

@@ -41,7 +41,11 @@ pub fn read(g: &Gateway, key: &[u8]) -> Result<Option<KeyValue>> {
 /// The put request for `key`, under a fresh lease of `ttl` seconds when
 /// `ttl > 0`; with the lease (0: none).
 fn put_request(g: &Gateway, key: &[u8], value: &[u8], ttl: u32) -> Result<(Value, i64)> {
-    let lease = if ttl > 0 { lease::grant(g, ttl)? } else { 0 };
+    let lease = if ttl > 0 {
+        lease::grant_for_key(g, ttl, key)?
+    } else {
+        0
+    };
     let mut put = json!({"key": encode(key), "value": encode(value)});
     if lease != 0 {
         put["lease"] = Value::from(lease.to_string());
@@ -51,9 +55,47 @@ fn put_request(g: &Gateway, key: &[u8], value: &[u8], ttl: u32) -> Result<(Value
 
 /// The original API's set: a plain put ([`revisions::put_with`]), under a
 /// fresh lease when `ttl > 0` (a change carrying it is this call's alone).
+/// A ttl'd set then retires the lease
+/// the key had before ([`retire_previous`]), so that repeated ttl'd sets
+/// of a key leave one lease alive, not one per set.
 pub fn put(g: &Gateway, key: &[u8], value: &[u8], ttl: u32) -> Result<()> {
-    let lease = if ttl > 0 { lease::grant(g, ttl)? } else { 0 };
-    revisions::put_with(g, key, value, lease, lease != 0).map(drop)
+    if ttl == 0 {
+        return revisions::put(g, key, value, 0).map(drop);
+    }
+    let lease = lease::grant_for_key(g, ttl, key)?;
+    let revision = revisions::put_with(g, key, value, lease, true)?;
+    // The set is done; failing to tidy up after it is not its failure
+    // (the old lease then expires at the end of its ttl, as before).
+    let _ = retire_previous(g, key, revision, lease);
+    Ok(())
+}
+
+/// After the ttl'd put of `key` at `revision` under `lease`: revokes the
+/// lease the key had just before that put, when the library granted it
+/// for this key's ttl'd sets ([`lease::made_for_key`]: its ID has the
+/// library's mark and this key's bits) and no key is attached to it any
+/// more. A lease the program granted (`etcd_lease_grant`), a lock's or an
+/// election's, or one still holding another key, is left alone.
+///
+/// The key as it was before the put is read at `revision - 1` (the
+/// put's `prev_kv`, without changing how the put is sent and settled); a
+/// compacted revision or any failure leaves the old lease to expire.
+fn retire_previous(g: &Gateway, key: &[u8], revision: i64, lease: i64) -> Result<()> {
+    if revision <= 1 {
+        return Ok(());
+    }
+    let body = json!({"key": encode(key), "revision": (revision - 1).to_string()});
+    let before: RangeResponse = g.call("/v3/kv/range", &body, Retry::Always)?;
+    let Some(old) = before.kvs.into_iter().find(|kv| kv.key == key) else {
+        return Ok(());
+    };
+    if old.lease == 0 || old.lease == lease || !lease::made_for_key(old.lease, key) {
+        return Ok(());
+    }
+    if lease::attached_keys(g, old.lease)? == Some(0) {
+        lease::revoke(g, old.lease)?;
+    }
+    Ok(())
 }
 
 /// Puts only if the current value is `prev`. "Value is `prev`" can hold
@@ -75,12 +117,12 @@ pub fn swap(g: &Gateway, key: &[u8], value: &[u8], prev: &[u8], ttl: u32) -> Res
             match (could_apply && settle::puts(first, value, lease), lease != 0) {
                 (false, _) => Made::NotThis,
                 // A fresh lease is this call's alone: that change is ours.
-                (true, true) => Made::This(()),
+                (true, true) => Made::This(first.kv.mod_revision),
                 (true, false) => Made::Maybe,
             }
         },
         |o| match (&o.current, o.succeeded) {
-            (_, true) => Next::Done(Ok(())),
+            (_, true) => Next::Done(Ok(o.revision)),
             (Some(kv), false) if kv.value == prev => Next::Again,
             (_, false) => Next::Done(Err(Error::compare_failed(
                 key,
@@ -88,11 +130,22 @@ pub fn swap(g: &Gateway, key: &[u8], value: &[u8], prev: &[u8], ttl: u32) -> Res
             ))),
         },
     );
-    if lease != 0 && swapped.as_ref().is_err_and(|e| e.is_refusal()) {
-        // Nothing was written on the lease: give it back.
-        let _ = lease::revoke(g, lease);
+    match swapped {
+        Ok(revision) => {
+            if lease != 0 {
+                // As for a ttl'd set: the key's previous lease, if ours.
+                let _ = retire_previous(g, key, revision, lease);
+            }
+            Ok(())
+        }
+        Err(e) => {
+            if lease != 0 && e.is_refusal() {
+                // Nothing was written on the lease: give it back.
+                let _ = lease::revoke(g, lease);
+            }
+            Err(e)
+        }
     }
-    swapped
 }
 
 /// Deletes the single key `key`: true if there was one (settled as an

@@ -35,6 +35,114 @@ pub fn grant_secs(g: &Gateway, ttl: i64) -> Result<i64> {
     Ok(r.id)
 }
 
+/// The mark in the top bits of the leases [`grant_for_key`] grants (bits
+/// 62..48; bit 63 stays 0, IDs are positive).
+const KEY_LEASE_MARK: i64 = 0x6574;
+
+/// The 24 bits of a key that a lease granted for it carries (bits 47..24):
+/// FNV-1a over the key's bytes, folded.
+fn key_bits(key: &[u8]) -> i64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in key {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    ((h ^ (h >> 24) ^ (h >> 48)) & 0xff_ffff) as i64
+}
+
+/// 24 random bits, never 0.
+fn random_bits() -> i64 {
+    let mut buf = [0u8; 8];
+    // SAFETY: getrandom writes at most buf.len() bytes into buf.
+    let n = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), 0) };
+    let mut r = u64::from_ne_bytes(buf);
+    if n != buf.len() as isize {
+        // No getrandom: the clock and the process, which differ between
+        // two callers often enough for an ID that is only retried on a clash.
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        r = t ^ (u64::from(std::process::id()) << 32);
+        r ^= r >> 29;
+        r = r.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    }
+    ((r & 0xff_ffff) as i64).max(1)
+}
+
+/// The ID [`grant_for_key`] asks for: the mark, the key's bits, random bits.
+fn key_lease_id(key: &[u8]) -> i64 {
+    (KEY_LEASE_MARK << 48) | (key_bits(key) << 24) | random_bits()
+}
+
+/// True when `id` has the form of a lease [`grant_for_key`] granted for
+/// `key` (the mark and the key's bits).
+pub fn made_for_key(id: i64, key: &[u8]) -> bool {
+    id >> 48 == KEY_LEASE_MARK && (id >> 24) & 0xff_ffff == key_bits(key)
+}
+
+/// How many times [`grant_for_key`] asks for an ID of its own before it
+/// lets etcd choose one.
+const KEY_LEASE_TRIES: usize = 4;
+
+/// Grants a lease of `ttl` seconds for the ttl'd set of `key`, with an ID
+/// the library chooses ([`made_for_key`] then recognises it): so that a
+/// later ttl'd set of the same key can tell the lease the key has is one
+/// the library made for it, and revoke it once the key has left it.
+///
+/// etcd refuses an ID that exists ("lease already exists": another lease
+/// has it, or an earlier copy of this request whose answer was lost got
+/// through; that lease then expires on its own): a new ID is tried, and
+/// after [`KEY_LEASE_TRIES`] refusals etcd chooses one ([`grant`]).
+pub fn grant_for_key(g: &Gateway, ttl: u32, key: &[u8]) -> Result<i64> {
+    for _ in 0..KEY_LEASE_TRIES {
+        let id = key_lease_id(key);
+        let r = g.call_status::<LeaseResponse>(
+            "/v3/lease/grant",
+            &json!({"TTL": ttl.to_string(), "ID": id.to_string()}),
+            Retry::Always,
+        )?;
+        match r {
+            Ok(r) if r.id == id => return Ok(id),
+            Ok(r) => {
+                return Err(Error::bad_response(format!(
+                    "lease grant for ID {id} answered with ID {}",
+                    r.id
+                )))
+            }
+            Err(status) if status.message.contains("lease already exists") => continue,
+            Err(status) => return Err(status.into()),
+        }
+    }
+    grant(g, ttl)
+}
+
+/// How many keys are attached to `lease`; None when etcd no longer knows
+/// it.
+pub fn attached_keys(g: &Gateway, id: i64) -> Result<Option<usize>> {
+    #[derive(serde::Deserialize, Default)]
+    #[serde(default)]
+    struct WithKeys {
+        #[serde(rename = "TTL", deserialize_with = "ttl")]
+        ttl: i64,
+        keys: Vec<serde_json::Value>,
+    }
+    fn ttl<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<i64, D::Error> {
+        let v: serde_json::Value = serde::Deserialize::deserialize(d)?;
+        Ok(match v {
+            serde_json::Value::String(s) => s.parse().unwrap_or(-1),
+            serde_json::Value::Number(n) => n.as_i64().unwrap_or(-1),
+            _ => 0,
+        })
+    }
+    let r: WithKeys = g.call(
+        "/v3/lease/timetolive",
+        &json!({"ID": id.to_string(), "keys": true}),
+        Retry::Always,
+    )?;
+    Ok((r.ttl >= 0).then_some(r.keys.len()))
+}
+
 /// One keep-alive; returns the lease's new TTL, 0 when the lease is gone
 /// (etcd answers 200 with no TTL for an unknown or expired lease).
 pub fn keep_alive(g: &Gateway, id: i64) -> Result<i64> {
