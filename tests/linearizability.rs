@@ -746,12 +746,17 @@ fn judge(h: &History, fault: Fault, n: u64, tally: &mut Tally) {
             .push(format!("{fault:?} history {n}: transactions: {why}"));
         tally.txn_failures += 1;
     }
-    let txn_calls = h
-        .ops
-        .iter()
-        .filter(|o| matches!(o.call, Call::Txn { .. }))
-        .count()
-        / 2;
+    // Transactions (two calls each): succeeded, failed, unknown, refused.
+    let mut txn_calls = [0usize; 4];
+    for o in h.ops.iter().filter(|o| matches!(o.call, Call::Txn { .. })) {
+        txn_calls[match o.outcome {
+            Outcome::Ok(Ret::Revision(_)) => 0,
+            Outcome::Ok(_) => 1,
+            Outcome::Unknown => 2,
+            Outcome::Refused => 3,
+        }] += 1;
+    }
+    let [t_ok, t_failed, t_unknown, t_refused] = txn_calls.map(|n| n / 2);
     let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
     for k in &h.unknown_kinds {
         *kinds.entry(format!("{k:?}")).or_default() += 1;
@@ -763,7 +768,8 @@ fn judge(h: &History, fault: Fault, n: u64, tally: &mut Tally) {
         .count();
     eprintln!(
         "{fault:?} history {n} ({}): {} calls ({refused} refused, {unknown} unknown {kinds:?}; \
-         {txn_calls} transactions, two calls each) on {} keys, {} changes watched \
+         transactions, two calls each: {t_ok} succeeded, {t_failed} failed, \
+         {t_unknown} unknown, {t_refused} refused) on {} keys, {} changes watched \
          ({} watch errors), violations {violations}, too hard {too_hard}, watch {}, \
          transactions {}",
         h.what,
@@ -953,7 +959,20 @@ fn a_recorded_history_with_a_planted_lost_update_is_rejected() {
     };
     let mut half = h.changes.clone();
     half.retain(|c| !(c.revision == r && &c.key == key));
-    let e = check_txns(&half, &h.ops).unwrap_err();
+    // That transaction's parts alone (later reads of the key, its
+    // version now one short, are rejected too).
+    let Call::Txn { txn, .. } = h.ops[t].call else {
+        unreachable!()
+    };
+    let parts: Vec<Op> = h
+        .ops
+        .iter()
+        .filter(|o| {
+            o.client == h.ops[t].client && matches!(o.call, Call::Txn { txn: x, .. } if x == txn)
+        })
+        .cloned()
+        .collect();
+    let e = check_txns(&half, &parts).unwrap_err();
     eprintln!("transaction with one put left out rejected: {e}");
     assert!(e.contains(&format!("succeeded at rev {r}")), "{e}");
 }
