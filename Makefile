@@ -176,9 +176,9 @@ torture:
 	  $(ETCDLOCAL) run -- $(CARGO) test --release --test counter -- --nocapture; \
 	  echo $$? > $(B)/torture.rc; } 2>&1 | tee $(B)/torture.log
 	@echo
-	@printf '%-20s %9s %10s %8s %10s %8s %14s\n' nemesis histories operations unknown violations too-hard watch-failures
-	@sed -n 's/.*TORTURE nemesis=\([^ ]*\) histories=\([0-9]*\) operations=\([0-9]*\) unknown=\([0-9]*\) violations=\([0-9]*\) too_hard=\([0-9]*\) watch_failures=\([0-9]*\).*/\1 \2 \3 \4 \5 \6 \7/p' \
-	  $(B)/torture.log | awk '{ printf "%-20s %9s %10s %8s %10s %8s %14s\n", $$1, $$2, $$3, $$4, $$5, $$6, $$7 }'
+	@printf '%-20s %9s %10s %8s %10s %8s %14s %12s\n' nemesis histories operations unknown violations too-hard watch-failures txn-failures
+	@sed -n 's/.*TORTURE nemesis=\([^ ]*\) histories=\([0-9]*\) operations=\([0-9]*\) unknown=\([0-9]*\) violations=\([0-9]*\) too_hard=\([0-9]*\) watch_failures=\([0-9]*\) txn_failures=\([0-9]*\).*/\1 \2 \3 \4 \5 \6 \7 \8/p' \
+	  $(B)/torture.log | awk '{ printf "%-20s %9s %10s %8s %10s %8s %14s %12s\n", $$1, $$2, $$3, $$4, $$5, $$6, $$7, $$8 }'
 	@grep '^SKIP' $(B)/torture.log || true
 	@grep '^counter:' $(B)/torture.log || true
 	@exit $$(cat $(B)/torture.rc)

@@ -1,13 +1,15 @@
 //! Linearizability under faults: several clients, each a thread with a
 //! session of its own on a three-member cluster, run a random mix of
-//! `get_kv`, `put`, `put_if`, `delete_if` and `set_with(prev)` on a few
-//! keys, with values from a small set (so that clients write the same
-//! values), while a nemesis kills, freezes or cuts off a member. Every
-//! call's invocation, completion and outcome (ok, refused, unknown) is
-//! recorded, and each history is checked key by key against a model of
-//! an etcd key (`common::linearizable`). A watch opened before the run
-//! must deliver exactly the key history read afterwards, every acked
-//! write in it.
+//! `get_kv`, `put`, `put_if`, `delete_if`, `set_with(prev)` and a
+//! two-key `txn` on a few keys, with values from a small set (so that
+//! clients write the same values), while a nemesis kills, freezes or
+//! cuts off a member. Every call's invocation, completion and outcome
+//! (ok, refused, unknown) is recorded, and each history is checked key
+//! by key against a model of an etcd key (`common::linearizable`; a
+//! transaction is one call on each of its keys). A watch opened before
+//! the run must deliver exactly the key history read afterwards, every
+//! acked write in it; each transaction must agree with that history
+//! (both puts at its revision, or what its gets read).
 //!
 //! One test per nemesis; each runs `ETCDAPI_TORTURE_HISTORIES` histories
 //! (default 2) of about `ETCDAPI_TORTURE_OPS` calls (default 300) and
@@ -28,10 +30,10 @@ use std::time::{Duration, Instant};
 
 use common::cluster::{prefix_history, revision, Cluster};
 use common::linearizable::{
-    check, check_watch, Call, Change, Kv, Op, Outcome, Ret, Verdict, DEFAULT_BUDGET,
+    check, check_txns, check_watch, Call, Change, Kv, Op, Outcome, Ret, Verdict, DEFAULT_BUDGET,
 };
 use common::netns::NetCluster;
-use etcdapi::{Client, Config, ErrorKind};
+use etcdapi::{Client, Compare, CompareOp, Config, ErrorKind, KeyValue, OpResult};
 
 /// One test at a time in this file (plain clusters and namespace
 /// clusters have locks of their own).
@@ -254,7 +256,124 @@ fn outcome_of<T>(r: &etcdapi::Result<T>, ok: impl FnOnce(&T) -> Ret) -> Outcome 
     }
 }
 
-/// Runs calls until `stop`; returns them, and the unknown outcomes' kinds.
+fn kv_of(kv: KeyValue) -> Kv {
+    Kv {
+        value: kv.value,
+        version: kv.version,
+        create_revision: kv.create_revision,
+        mod_revision: kv.mod_revision,
+    }
+}
+
+/// A call recorded: the index of its key, the call, its outcome.
+type Part = (usize, Call, Outcome);
+
+/// One two-key transaction on `keys[a]` and `keys[b]`: if each key's mod
+/// revision is `if_revs`' (0: it does not exist, said as "create
+/// revision 0" when `by_create`), put the values, else get both keys.
+/// Its two parts, one per key (`Call::Txn` with id `txn`), and what the
+/// client now believes of the keys (`None`: unchanged).
+#[allow(clippy::too_many_arguments)]
+fn two_key_txn(
+    c: &Client,
+    keys: &[String],
+    (a, b): (usize, usize),
+    values: [&[u8]; 2],
+    if_revs: [i64; 2],
+    by_create: bool,
+    txn: u64,
+) -> (Vec<Part>, [Option<Belief>; 2], Option<ErrorKind>) {
+    let ks = [keys[a].as_bytes(), keys[b].as_bytes()];
+    let compares: Vec<Compare> = (0..2)
+        .map(|i| Compare::Key {
+            key: ks[i].to_vec(),
+            target: if if_revs[i] == 0 && by_create {
+                etcdapi::Target::CreateRevision(0)
+            } else {
+                etcdapi::Target::ModRevision(if_revs[i])
+            },
+            op: CompareOp::Equal,
+        })
+        .collect();
+    let then: Vec<etcdapi::Op> = (0..2)
+        .map(|i| etcdapi::Op::Put {
+            key: ks[i].to_vec(),
+            value: values[i].to_vec(),
+            lease: 0,
+        })
+        .collect();
+    let otherwise: Vec<etcdapi::Op> = (0..2)
+        .map(|i| etcdapi::Op::Get {
+            key: ks[i].to_vec(),
+            prefix: false,
+            keys_only: false,
+            count_only: false,
+        })
+        .collect();
+    let r = c.txn(&compares, &then, &otherwise);
+    let mut beliefs: [Option<Belief>; 2] = [None, None];
+    let outcomes: [Outcome; 2] = match &r {
+        Ok(t) if t.succeeded => {
+            for i in 0..2 {
+                beliefs[i] = Some(Some((values[i].to_vec(), Some(t.revision))));
+            }
+            [0, 1].map(|_| Outcome::Ok(Ret::Revision(t.revision)))
+        }
+        Ok(t) => {
+            assert_eq!(t.results.len(), 2, "a failed transaction's results: {t:?}");
+            [0, 1].map(|i| {
+                let kv = match &t.results[i] {
+                    OpResult::Get { kvs, .. } => {
+                        assert!(
+                            kvs.len() <= 1 && kvs.iter().all(|kv| kv.key == ks[i]),
+                            "a failed transaction's get of {}: {kvs:?}",
+                            keys[[a, b][i]]
+                        );
+                        kvs.first().cloned()
+                    }
+                    other => panic!("a failed transaction's result {i}: {other:?}"),
+                };
+                beliefs[i] = Some(
+                    kv.as_ref()
+                        .map(|kv| (kv.value.clone(), Some(kv.mod_revision))),
+                );
+                Outcome::Ok(Ret::Read {
+                    kv: kv.map(kv_of),
+                    revision: t.revision,
+                })
+            })
+        }
+        Err(e) if e.is_refusal() => [Outcome::Refused, Outcome::Refused],
+        Err(_) => [Outcome::Unknown, Outcome::Unknown],
+    };
+    let [oa, ob] = outcomes;
+    let parts = vec![
+        (
+            a,
+            Call::Txn {
+                txn,
+                value: values[0].to_vec(),
+                if_revision: if_revs[0],
+                with: ks[1].to_vec(),
+            },
+            oa,
+        ),
+        (
+            b,
+            Call::Txn {
+                txn,
+                value: values[1].to_vec(),
+                if_revision: if_revs[1],
+                with: ks[0].to_vec(),
+            },
+            ob,
+        ),
+    ];
+    (parts, beliefs, r.err().map(|e| e.kind()))
+}
+
+/// Runs calls until `stop`; returns them (a transaction as two, one per
+/// key), and the unknown outcomes' kinds (one per call recorded).
 #[allow(clippy::too_many_arguments)]
 fn client_loop(
     id: usize,
@@ -269,6 +388,7 @@ fn client_loop(
     let mut belief: Vec<Belief> = vec![None; keys.len()];
     let mut ops = Vec::new();
     let mut kinds = Vec::new();
+    let mut txns = 0u64;
     let nanos = |t: Instant| t.duration_since(start).as_nanos() as u64;
     while !stop.load(Ordering::SeqCst) {
         let k = rng.below(keys.len() as u64) as usize;
@@ -277,36 +397,34 @@ fn client_loop(
         let known_rev = belief[k].as_ref().and_then(|(_, r)| *r);
         let choice = rng.below(100);
         let invoke = Instant::now();
-        let (call, outcome, err) = match choice {
-            0..=29 => {
+        let one = |call: Call, outcome: Outcome| vec![(k, call, outcome)];
+        let (parts, err) = match choice {
+            0..=26 => {
                 let r = c.get_kv(key);
-                let err = r.as_ref().err().map(|e| e.kind());
                 match r {
                     Ok((kv, revision)) => {
                         belief[k] = kv
                             .as_ref()
                             .map(|kv| (kv.value.clone(), Some(kv.mod_revision)));
-                        let kv = kv.map(|kv| Kv {
-                            value: kv.value,
-                            version: kv.version,
-                            create_revision: kv.create_revision,
-                            mod_revision: kv.mod_revision,
-                        });
-                        (Call::Get, Outcome::Ok(Ret::Read { kv, revision }), err)
+                        let kv = kv.map(kv_of);
+                        (
+                            one(Call::Get, Outcome::Ok(Ret::Read { kv, revision })),
+                            None,
+                        )
                     }
                     // A failed read is simply dropped.
                     Err(_) => continue,
                 }
             }
-            30..=44 => {
+            27..=40 => {
                 let r = c.put(key, value, 0);
                 if let Ok(rev) = r {
                     belief[k] = Some((value.to_vec(), Some(rev)));
                 }
                 let o = outcome_of(&r, |&rev| Ret::Revision(rev));
-                (Call::Put(value.to_vec()), o, r.err().map(|e| e.kind()))
+                (one(Call::Put(value.to_vec()), o), r.err().map(|e| e.kind()))
             }
-            45..=69 => {
+            41..=62 => {
                 let if_rev = if rng.below(100) < 15 {
                     0
                 } else {
@@ -318,19 +436,43 @@ fn client_loop(
                 }
                 let o = outcome_of(&r, |&rev| Ret::Revision(rev));
                 (
-                    Call::PutIf(value.to_vec(), if_rev),
-                    o,
+                    one(Call::PutIf(value.to_vec(), if_rev), o),
                     r.err().map(|e| e.kind()),
                 )
             }
-            70..=79 => {
+            63..=72 => {
                 let if_rev = if rng.below(2) == 0 { known_rev } else { None };
                 let r = c.delete_if(key, if_rev);
                 if r.is_ok() {
                     belief[k] = None;
                 }
                 let o = outcome_of(&r, |&rev| Ret::Revision(rev));
-                (Call::DeleteIf(if_rev), o, r.err().map(|e| e.kind()))
+                (one(Call::DeleteIf(if_rev), o), r.err().map(|e| e.kind()))
+            }
+            // About one call in eight: a two-key transaction on k and
+            // another key, on the mod revisions last read (0 when not
+            // known: the key must not exist).
+            88..=99 if keys.len() > 1 => {
+                let other = (k + 1 + rng.below(keys.len() as u64 - 1) as usize) % keys.len();
+                let value2 = VALUES[rng.below(VALUES.len() as u64) as usize].as_bytes();
+                let if_other = belief[other].as_ref().and_then(|(_, r)| *r);
+                let by_create = rng.below(2) == 0;
+                txns += 1;
+                let (parts, beliefs, err) = two_key_txn(
+                    c,
+                    keys,
+                    (k, other),
+                    [value, value2],
+                    [known_rev.unwrap_or(0), if_other.unwrap_or(0)],
+                    by_create,
+                    txns,
+                );
+                for (i, b) in [k, other].into_iter().zip(beliefs) {
+                    if let Some(b) = b {
+                        belief[i] = b;
+                    }
+                }
+                (parts, err)
             }
             _ => {
                 let prev = match &belief[k] {
@@ -345,24 +487,25 @@ fn client_loop(
                 }
                 let o = outcome_of(&r, |_| Ret::Done);
                 (
-                    Call::SetIfValue(value.to_vec(), prev),
-                    o,
+                    one(Call::SetIfValue(value.to_vec(), prev), o),
                     r.err().map(|e| e.kind()),
                 )
             }
         };
         let complete = Instant::now();
-        if outcome == Outcome::Unknown {
-            kinds.push(err.unwrap());
+        for (k, call, outcome) in parts {
+            if outcome == Outcome::Unknown {
+                kinds.push(err.unwrap());
+            }
+            ops.push(Op {
+                client: id,
+                key: keys[k].as_bytes().to_vec(),
+                call,
+                outcome,
+                invoke: nanos(invoke),
+                complete: nanos(complete),
+            });
         }
-        ops.push(Op {
-            client: id,
-            key: key.as_bytes().to_vec(),
-            call,
-            outcome,
-            invoke: nanos(invoke),
-            complete: nanos(complete),
-        });
         std::thread::sleep(Duration::from_micros(
             rng.below(2 * pause.as_micros() as u64 + 1),
         ));
@@ -479,12 +622,7 @@ fn run_history(t: &Target, fault: Fault, n: u64, s: &Settings) -> History {
                 key: key.as_bytes().to_vec(),
                 call: Call::Get,
                 outcome: Outcome::Ok(Ret::Read {
-                    kv: kv.map(|kv| Kv {
-                        value: kv.value,
-                        version: kv.version,
-                        create_revision: kv.create_revision,
-                        mod_revision: kv.mod_revision,
-                    }),
+                    kv: kv.map(kv_of),
                     revision,
                 }),
                 invoke,
@@ -560,6 +698,7 @@ struct Tally {
     violations: usize,
     too_hard: usize,
     watch_failures: usize,
+    txn_failures: usize,
     examples: Vec<String>,
 }
 
@@ -599,6 +738,25 @@ fn judge(h: &History, fault: Fault, n: u64, tally: &mut Tally) {
             .push(format!("{fault:?} history {n}: watch: {why}"));
         tally.watch_failures += 1;
     }
+    let txns = check_txns(&h.changes, &h.ops);
+    if let Err(why) = &txns {
+        eprintln!("TXN VIOLATION {fault:?} history {n}: {why}");
+        tally
+            .examples
+            .push(format!("{fault:?} history {n}: transactions: {why}"));
+        tally.txn_failures += 1;
+    }
+    // Transactions (two calls each): succeeded, failed, unknown, refused.
+    let mut txn_calls = [0usize; 4];
+    for o in h.ops.iter().filter(|o| matches!(o.call, Call::Txn { .. })) {
+        txn_calls[match o.outcome {
+            Outcome::Ok(Ret::Revision(_)) => 0,
+            Outcome::Ok(_) => 1,
+            Outcome::Unknown => 2,
+            Outcome::Refused => 3,
+        }] += 1;
+    }
+    let [t_ok, t_failed, t_unknown, t_refused] = txn_calls.map(|n| n / 2);
     let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
     for k in &h.unknown_kinds {
         *kinds.entry(format!("{k:?}")).or_default() += 1;
@@ -609,15 +767,18 @@ fn judge(h: &History, fault: Fault, n: u64, tally: &mut Tally) {
         .filter(|o| o.outcome == Outcome::Refused)
         .count();
     eprintln!(
-        "{fault:?} history {n} ({}): {} calls ({refused} refused, {unknown} unknown {kinds:?}) \
-         on {} keys, {} changes watched ({} watch errors), violations {violations}, \
-         too hard {too_hard}, watch {}",
+        "{fault:?} history {n} ({}): {} calls ({refused} refused, {unknown} unknown {kinds:?}; \
+         transactions, two calls each: {t_ok} succeeded, {t_failed} failed, \
+         {t_unknown} unknown, {t_refused} refused) on {} keys, {} changes watched \
+         ({} watch errors), violations {violations}, too hard {too_hard}, watch {}, \
+         transactions {}",
         h.what,
         h.ops.len(),
         verdicts.len(),
         h.delivered.len(),
         h.watch_errors,
-        if watch.is_ok() { "ok" } else { "FAILED" }
+        if watch.is_ok() { "ok" } else { "FAILED" },
+        if txns.is_ok() { "ok" } else { "FAILED" }
     );
     tally.histories += 1;
     tally.ops += h.ops.len();
@@ -629,19 +790,20 @@ fn judge(h: &History, fault: Fault, n: u64, tally: &mut Tally) {
 fn report(fault: Fault, s: &Settings, tally: &Tally, started: Instant) {
     eprintln!(
         "TORTURE nemesis={fault:?} histories={} operations={} unknown={} violations={} \
-         too_hard={} watch_failures={} seed={} seconds={:.0}",
+         too_hard={} watch_failures={} txn_failures={} seed={} seconds={:.0}",
         tally.histories,
         tally.ops,
         tally.unknown,
         tally.violations,
         tally.too_hard,
         tally.watch_failures,
+        tally.txn_failures,
         s.seed,
         started.elapsed().as_secs_f64()
     );
     assert_eq!(
-        (tally.violations, tally.watch_failures),
-        (0, 0),
+        (tally.violations, tally.watch_failures, tally.txn_failures),
+        (0, 0, 0),
         "{fault:?}: histories that are not linearizable (seed {}):\n{}",
         s.seed,
         tally.examples.join("\n")
@@ -723,8 +885,13 @@ fn a_recorded_history_with_a_planted_lost_update_is_rejected() {
     let mut tally = Tally::default();
     judge(&h, Fault::None, 0, &mut tally);
     assert_eq!(
-        (tally.violations, tally.watch_failures, tally.unknown),
-        (0, 0, 0),
+        (
+            tally.violations,
+            tally.watch_failures,
+            tally.txn_failures,
+            tally.unknown
+        ),
+        (0, 0, 0, 0),
         "a history without faults: {:?}",
         tally.examples
     );
@@ -759,4 +926,53 @@ fn a_recorded_history_with_a_planted_lost_update_is_rejected() {
     repeated.insert(k, repeated[k].clone());
     let e = check_watch(&repeated, &h.changes, &h.ops).unwrap_err();
     assert!(e.contains("repeated"), "{e}");
+
+    // A succeeded transaction: its success reported to a second client
+    // too is a lost update on its first key; one of its two puts left out
+    // of the key history breaks its atomicity.
+    let t = h
+        .ops
+        .iter()
+        .position(|o| {
+            matches!(
+                (&o.call, &o.outcome),
+                (Call::Txn { .. }, Outcome::Ok(Ret::Revision(_)))
+            )
+        })
+        .expect("a succeeded transaction in the history");
+    let mut planted = h.ops.clone();
+    let mut twin = h.ops[t].clone();
+    twin.client = 99;
+    planted.push(twin);
+    let key = &h.ops[t].key;
+    match check(&planted, DEFAULT_BUDGET)
+        .into_iter()
+        .find(|v| &v.key == key)
+        .unwrap()
+        .verdict
+    {
+        Verdict::Violation(why) => eprintln!("planted transaction lost update rejected: {why}"),
+        v => panic!("planted transaction lost update not rejected: {v:?}"),
+    }
+    let Outcome::Ok(Ret::Revision(r)) = h.ops[t].outcome else {
+        unreachable!()
+    };
+    let mut half = h.changes.clone();
+    half.retain(|c| !(c.revision == r && &c.key == key));
+    // That transaction's parts alone (later reads of the key, its
+    // version now one short, are rejected too).
+    let Call::Txn { txn, .. } = h.ops[t].call else {
+        unreachable!()
+    };
+    let parts: Vec<Op> = h
+        .ops
+        .iter()
+        .filter(|o| {
+            o.client == h.ops[t].client && matches!(o.call, Call::Txn { txn: x, .. } if x == txn)
+        })
+        .cloned()
+        .collect();
+    let e = check_txns(&half, &parts).unwrap_err();
+    eprintln!("transaction with one put left out rejected: {e}");
+    assert!(e.contains(&format!("succeeded at rev {r}")), "{e}");
 }

@@ -20,10 +20,20 @@
 //! ranges (a read at store revision R: every write placed before it is at
 //! most R, every write placed after it above R).
 //!
+//! A two-key transaction (compare both keys' mod revisions; then put
+//! both, otherwise get both) is recorded as two calls, one per key, that
+//! share an id ([`Call::Txn`]). On its key each is a conditional put
+//! when it succeeded (acked at the transaction's revision) or when its
+//! outcome is unknown, and a read at the transaction's revision when it
+//! failed: a failed transaction does not say which compare failed, so
+//! it is never taken as a refusal on either key. Per-key decomposition
+//! cannot see whether both keys changed together; [`check_txns`] checks
+//! that against the key history.
+//!
 //! The watch check ([`check_watch`]) compares what a watch delivered with
 //! the key history read afterwards from a healthy member.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 
 /// A key as a read returns it.
@@ -47,6 +57,20 @@ pub enum Call {
     DeleteIf(Option<i64>),
     /// `set_with(value, Some(prev))`: put only if the value is `prev`.
     SetIfValue(Vec<u8>, Vec<u8>),
+    /// This key's part of the two-key transaction `txn` (an id its two
+    /// parts share, unique per client): compare "mod revision ==
+    /// `if_revision`" (0: the key does not exist); then put `value`;
+    /// otherwise get the key. `with` is the other key. Outcomes: `Ok`
+    /// with `Ret::Revision` (succeeded, at that revision), `Ok` with
+    /// `Ret::Read` (failed: what the key held at the transaction's
+    /// revision), `Refused` (etcd refused the whole transaction: nothing
+    /// applied), `Unknown`.
+    Txn {
+        txn: u64,
+        value: Vec<u8>,
+        if_revision: i64,
+        with: Vec<u8>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -92,6 +116,16 @@ impl fmt::Display for Op {
             Call::DeleteIf(Some(r)) => format!("DeleteIf(if {r})"),
             Call::DeleteIf(None) => "DeleteIf(any)".to_string(),
             Call::SetIfValue(v, p) => format!("SetIfValue({}, prev {})", text(v), text(p)),
+            Call::Txn {
+                txn,
+                value,
+                if_revision,
+                with,
+            } => format!(
+                "Txn#{txn}(put {}, if {if_revision}; with {})",
+                text(value),
+                text(with)
+            ),
         };
         let outcome = match &self.outcome {
             Outcome::Ok(Ret::Read { kv: None, revision }) => format!("missing @{revision}"),
@@ -225,6 +259,8 @@ enum ICall {
     PutIf(u32, i64),
     DeleteIf(Option<i64>),
     SetIfValue(u32, u32),
+    /// A transaction's part: put `.0` if mod revision == `.1`.
+    Txn(u32, i64),
 }
 
 #[derive(Clone, Debug)]
@@ -390,6 +426,17 @@ impl State {
             (C::SetIfValue(_, prev), O::Refused) => {
                 (!self.exists || self.value != prev).then_some(self)
             }
+            // Succeeded: the compare held, and the put is at the
+            // transaction's revision; unknown: the same, at a revision
+            // not known (left out: not applied).
+            (C::Txn(v, c), O::Revision(r)) => self.compare_may_hold(c)?.write(v, Some(*r)),
+            (C::Txn(v, c), O::Applied) => self.compare_may_hold(c)?.write(v, None),
+            // Failed: a read at the transaction's revision, nothing
+            // written. Which compare failed is not known, so nothing is
+            // claimed of this key's.
+            (C::Txn(..), O::Read(..)) => self.step(C::Get, out),
+            // Refused by etcd: nothing applied.
+            (C::Txn(..), O::Refused) => Some(self),
             _ => None,
         }
     }
@@ -428,6 +475,9 @@ fn check_key(ops: &[&Op], budget: u64) -> Verdict {
                 let v = id(v);
                 ICall::SetIfValue(v, id(p))
             }
+            Call::Txn {
+                value, if_revision, ..
+            } => ICall::Txn(id(value), *if_revision),
         });
         outs.push(match &op.outcome {
             Outcome::Ok(Ret::Read { kv, revision }) => IOut::Read(
@@ -638,28 +688,46 @@ impl fmt::Display for Change {
     }
 }
 
-/// What a watch opened before the run `delivered` must be: in strictly
-/// increasing (revision, key) order, nothing repeated, exactly `history`
+/// The first pair of `changes` out of order, with what is wrong: each
+/// change at a later revision than the one before, or at the same one (a
+/// transaction's changes, in its operations' order) on a key not yet seen
+/// at that revision.
+fn first_out_of_order(changes: &[Change]) -> Option<(&Change, &Change, &'static str)> {
+    let mut keys: HashSet<&[u8]> = HashSet::new();
+    for w in changes.windows(2) {
+        keys.insert(&w[0].key);
+        if w[1].revision < w[0].revision {
+            return Some((&w[0], &w[1], "out of order"));
+        }
+        if w[1].revision > w[0].revision {
+            keys.clear();
+        } else if keys.contains(w[1].key.as_slice()) {
+            return Some((&w[0], &w[1], "repeated"));
+        }
+    }
+    None
+}
+
+/// What a transaction's puts did: (key, value) of each.
+type TxnEffect<'a> = Vec<(&'a [u8], &'a [u8])>;
+
+/// What a watch opened before the run `delivered` must be: in revision
+/// order (the changes of one revision, a transaction's, in its
+/// operations' order), nothing repeated, exactly `history`
 /// (read afterwards from a healthy member), and holding every `Ok` write
 /// of `ops` at its revision with its effect. And every change of
 /// `history` must be some call's doing: those not at an acked write's
 /// revision are matched, by key and effect, with the calls that could
-/// have made them (acked value compares, unknown writes).
+/// have made them (acked value compares, unknown writes). A revision
+/// that changes several keys is a transaction's: those are left to
+/// [`check_txns`], and an unknown transaction explains no change of
+/// one key alone.
 pub fn check_watch(delivered: &[Change], history: &[Change], ops: &[Op]) -> Result<(), String> {
-    for w in delivered.windows(2) {
-        if (w[0].revision, &w[0].key) >= (w[1].revision, &w[1].key) {
-            let what = if w[0].revision == w[1].revision && w[0].key == w[1].key {
-                "repeated"
-            } else {
-                "out of order"
-            };
-            return Err(format!("watch: {} then {}: {what}", w[0], w[1]));
-        }
+    if let Some((a, b, what)) = first_out_of_order(delivered) {
+        return Err(format!("watch: {a} then {b}: {what}"));
     }
-    for w in history.windows(2) {
-        if (w[0].revision, &w[0].key) >= (w[1].revision, &w[1].key) {
-            return Err(format!("key history: {} then {}: out of order", w[0], w[1]));
-        }
+    if let Some((a, b, what)) = first_out_of_order(history) {
+        return Err(format!("key history: {a} then {b}: {what}"));
     }
     let n = delivered.len().min(history.len());
     if let Some(k) = (0..n).find(|&k| delivered[k] != history[k]) {
@@ -691,11 +759,18 @@ pub fn check_watch(delivered: &[Change], history: &[Change], ops: &[Op]) -> Resu
     /// A key and what a change did to it (`None`: deleted).
     type Effect<'a> = (&'a [u8], Option<&'a [u8]>);
     let mut claimed: HashSet<(i64, &[u8])> = HashSet::new();
+    // Those of them claimed by a transaction's part.
+    let mut by_txn: HashSet<(i64, &[u8])> = HashSet::new();
+    // Unknown transactions, by client and id: their parts' effects.
+    let mut unknown_txns: HashMap<(usize, u64), TxnEffect> = HashMap::new();
     // Calls that may have made a change of such an effect unseen.
     let mut could: HashMap<Effect, usize> = HashMap::new();
     for op in ops {
         let (rev, value) = match (&op.call, &op.outcome) {
-            (Call::Put(v) | Call::PutIf(v, _), Outcome::Ok(Ret::Revision(r))) => (*r, Some(v)),
+            (
+                Call::Put(v) | Call::PutIf(v, _) | Call::Txn { value: v, .. },
+                Outcome::Ok(Ret::Revision(r)),
+            ) => (*r, Some(v)),
             (Call::DeleteIf(_), Outcome::Ok(Ret::Revision(r))) => (*r, None),
             (Call::SetIfValue(v, _), Outcome::Ok(_))
             | (Call::Put(v) | Call::PutIf(v, _) | Call::SetIfValue(v, _), Outcome::Unknown) => {
@@ -706,19 +781,89 @@ pub fn check_watch(delivered: &[Change], history: &[Change], ops: &[Op]) -> Resu
                 *could.entry((&op.key, None)).or_default() += 1;
                 continue;
             }
+            (Call::Txn { txn, value, .. }, Outcome::Unknown) => {
+                unknown_txns
+                    .entry((op.client, *txn))
+                    .or_default()
+                    .push((&op.key, value));
+                continue;
+            }
             _ => continue,
         };
         match at.get(&(rev, op.key.as_slice())) {
             Some(c) if c.value.as_ref() == value => {
                 claimed.insert((rev, &op.key));
+                if matches!(op.call, Call::Txn { .. }) {
+                    by_txn.insert((rev, &op.key));
+                }
             }
             Some(c) => return Err(format!("{op}: the history has {c} at that revision")),
             None => return Err(format!("{op}: no change of its key at that revision")),
         }
     }
+    let mut per_revision: BTreeMap<i64, Vec<&Change>> = BTreeMap::new();
+    for c in history {
+        per_revision.entry(c.revision).or_default().push(c);
+    }
+    // A revision that changes several keys: a succeeded transaction's
+    // (its puts all claimed by its parts; `check_txns` sees that they are
+    // exactly its two), or an unknown transaction's of those keys and
+    // values (one such transaction for each).
+    let mut could_txn: HashMap<TxnEffect, usize> = HashMap::new();
+    for mut effect in unknown_txns.into_values() {
+        effect.sort();
+        *could_txn.entry(effect).or_default() += 1;
+    }
+    for (r, changes) in per_revision.iter().filter(|(_, c)| c.len() > 1) {
+        let list = || {
+            changes
+                .iter()
+                .map(|c| c.to_string())
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        if changes
+            .iter()
+            .all(|c| by_txn.contains(&(*r, c.key.as_slice())))
+        {
+            continue;
+        }
+        if changes
+            .iter()
+            .any(|c| claimed.contains(&(*r, c.key.as_slice())))
+        {
+            return Err(format!(
+                "rev {r} changes {} keys ({}): more than the acked call of that revision made",
+                changes.len(),
+                list()
+            ));
+        }
+        let effect: Option<TxnEffect> = changes
+            .iter()
+            .map(|c| c.value.as_deref().map(|v| (c.key.as_slice(), v)))
+            .collect();
+        let explained = effect.is_some_and(|mut e| {
+            e.sort();
+            could_txn.get_mut(&e).is_some_and(|n| {
+                let left = *n > 0;
+                *n = n.saturating_sub(1);
+                left
+            })
+        });
+        if !explained {
+            return Err(format!(
+                "rev {r} changes {} keys ({}) at no acked write's revision, and no transaction \
+                 whose outcome is unknown is left that could have made them",
+                changes.len(),
+                list()
+            ));
+        }
+    }
     let mut unexplained: HashMap<Effect, Vec<&Change>> = HashMap::new();
     for c in history {
-        if !claimed.contains(&(c.revision, c.key.as_slice())) {
+        if !claimed.contains(&(c.revision, c.key.as_slice()))
+            && per_revision[&c.revision].len() == 1
+        {
             unexplained
                 .entry((&c.key, c.value.as_deref()))
                 .or_default()
@@ -737,6 +882,170 @@ pub fn check_watch(delivered: &[Change], history: &[Change], ops: &[Op]) -> Resu
             "{many} changes like {c} (the first) at no acked write's revision, but only {calls} \
              calls (acked value compares, unknown writes) that could have made them"
         ));
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------- transactions
+
+/// What a key held at one revision: (value, version, create, mod), or
+/// `None` for missing.
+type Held<'a> = Option<(&'a [u8], i64, i64, i64)>;
+
+/// What `key` held at `revision`, from `history` (every change of the key
+/// since before it first existed, in revision order).
+fn held_at<'a>(history: &'a [Change], key: &[u8], revision: i64) -> Held<'a> {
+    let mut held: Held = None;
+    for c in history
+        .iter()
+        .filter(|c| c.key == key && c.revision <= revision)
+    {
+        held = c.value.as_deref().map(|v| match held {
+            Some((_, version, create, _)) => (v, version + 1, create, c.revision),
+            None => (v, 1, c.revision, c.revision),
+        });
+    }
+    held
+}
+
+fn show_held(h: Held) -> String {
+    match h {
+        None => "missing".to_string(),
+        Some((v, version, create, modr)) => {
+            format!("{} ver {version} create {create} mod {modr}", text(v))
+        }
+    }
+}
+
+/// The cross-key checks of the two-key transactions of `ops` against the
+/// key history `history` (every change of the calls' keys from before
+/// their first, in revision order, up to at least every revision the
+/// calls name; nothing else writes them). Sound: each holds of any
+/// history etcd can produce.
+///
+/// - Each transaction has two parts, on two keys, with one outcome.
+/// - A succeeded one at revision R: the history's changes at R are
+///   exactly its two puts, and at R - 1 each key's mod revision (0:
+///   missing) was the one compared.
+/// - A failed one at R: each key held at R, in the history, what its get
+///   returned; and not both compares held there (one failed).
+///
+/// (That every revision changing several keys is a transaction's is
+/// [`check_watch`]'s.)
+pub fn check_txns(history: &[Change], ops: &[Op]) -> Result<(), String> {
+    let mut txns: HashMap<(usize, u64), Vec<&Op>> = HashMap::new();
+    for op in ops {
+        if let Call::Txn { txn, .. } = op.call {
+            txns.entry((op.client, txn)).or_default().push(op);
+        }
+    }
+    let mut ids: Vec<(usize, u64)> = txns.keys().copied().collect();
+    ids.sort();
+    let mut at: HashMap<i64, Vec<&Change>> = HashMap::new();
+    for c in history {
+        at.entry(c.revision).or_default().push(c);
+    }
+    let part = |op: &Op| -> (Vec<u8>, i64) {
+        match &op.call {
+            Call::Txn {
+                value, if_revision, ..
+            } => (value.clone(), *if_revision),
+            _ => unreachable!(),
+        }
+    };
+    let mod_of = |h: Held| h.map_or(0, |(_, _, _, m)| m);
+    for id in ids {
+        let parts = &txns[&id];
+        let (p, q) = match parts.as_slice() {
+            [p, q] if p.key != q.key => (*p, *q),
+            _ => {
+                let all: Vec<String> = parts.iter().map(|o| o.to_string()).collect();
+                return Err(format!(
+                    "transaction {} of c{}: not two parts on two keys: {}",
+                    id.1,
+                    id.0,
+                    all.join("; ")
+                ));
+            }
+        };
+        let both = format!("{p} and {q}");
+        match (&p.outcome, &q.outcome) {
+            (Outcome::Ok(Ret::Revision(r)), Outcome::Ok(Ret::Revision(s))) if r == s => {
+                let r = *r;
+                let mut got: Vec<String> = at
+                    .get(&r)
+                    .into_iter()
+                    .flatten()
+                    .map(|c| c.to_string())
+                    .collect();
+                let mut want: Vec<String> = [p, q]
+                    .iter()
+                    .map(|o| {
+                        Change {
+                            revision: r,
+                            key: o.key.clone(),
+                            value: Some(part(o).0),
+                        }
+                        .to_string()
+                    })
+                    .collect();
+                got.sort();
+                want.sort();
+                if got != want {
+                    return Err(format!(
+                        "{both}: succeeded at rev {r}, but the history has at rev {r}: {}",
+                        if got.is_empty() {
+                            "nothing".to_string()
+                        } else {
+                            got.join("; ")
+                        }
+                    ));
+                }
+                for o in [p, q] {
+                    let before = held_at(history, &o.key, r - 1);
+                    if mod_of(before) != part(o).1 {
+                        return Err(format!(
+                            "{o}: succeeded at rev {r}, but the history has its key {} at rev {}",
+                            show_held(before),
+                            r - 1
+                        ));
+                    }
+                }
+            }
+            (
+                Outcome::Ok(Ret::Read { kv: a, revision: r }),
+                Outcome::Ok(Ret::Read { kv: b, revision: s }),
+            ) if r == s => {
+                let r = *r;
+                let mut all_held = true;
+                for (o, kv) in [(p, a), (q, b)] {
+                    let read: Held = kv.as_ref().map(|kv| {
+                        (
+                            kv.value.as_slice(),
+                            kv.version,
+                            kv.create_revision,
+                            kv.mod_revision,
+                        )
+                    });
+                    let truth = held_at(history, &o.key, r);
+                    if read != truth {
+                        return Err(format!(
+                            "{o}: failed, its get at rev {r} read {}, but the history has {} there",
+                            show_held(read),
+                            show_held(truth)
+                        ));
+                    }
+                    all_held &= mod_of(read) == part(o).1;
+                }
+                if all_held {
+                    return Err(format!(
+                        "{both}: failed, yet both compares held at rev {r} (its gets)"
+                    ));
+                }
+            }
+            (Outcome::Unknown, Outcome::Unknown) | (Outcome::Refused, Outcome::Refused) => {}
+            _ => return Err(format!("{both}: the parts' outcomes disagree")),
+        }
     }
     Ok(())
 }
