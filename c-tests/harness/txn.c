@@ -164,6 +164,21 @@ static void test_txn_branches(etcd_session s)
     CHECK_STR_EQ(v, "b", "second key written under its canonical path");
     free(v);
     CHECK_INT_EQ(before, rev, "both at one revision");
+    /* Binary values through a txn PUT and GET. */
+    {
+        static const char bin[] = {'x', '\0', '\xfe', 'y'};
+        etcd_txn_op bput = op_put(K("/t/b/bin"), bin, sizeof bin, 0);
+        etcd_txn_op bget = op_get(K("/t/b/bin"), 0);
+        res = NULL;
+        CHECK_RC(etcd_txn(s, NULL, 0, &bput, 1, NULL, 0, &ok, NULL, NULL, NULL), ETCD_OK, "PUT of bytes with a NUL");
+        CHECK_RC(etcd_txn(s, NULL, 0, &bget, 1, NULL, 0, &ok, &res, &n, NULL), ETCD_OK, "GET them back");
+        if (res && n == 1 && res[0].count == 1)
+            CHECK(res[0].kvs[0].value_len == sizeof bin && memcmp(res[0].kvs[0].value, bin, sizeof bin) == 0
+                  && res[0].kvs[0].value[sizeof bin] == '\0', "the same bytes, then a NUL");
+        else
+            CHECK(0, "one key read");
+        etcd_txn_results_free(res, n);
+    }
     /* No compares, no ops: succeeded. */
     CHECK_RC(etcd_txn(s, NULL, 0, NULL, 0, NULL, 0, &ok, &res, &n, &rev), ETCD_OK, "empty txn");
     CHECK(ok == 1 && res == NULL && n == 0, "an empty txn succeeds with no results");
