@@ -164,7 +164,8 @@ fn set_count(k: &str, value: &str) -> usize {
         let change: serde_json::Value = serde_json::from_str(&body).unwrap();
         let index = change["node"]["modifiedIndex"].as_u64().unwrap();
         let action = change["action"].as_str().unwrap_or("");
-        if matches!(action, "set" | "compareAndSwap") && change["node"]["value"] == value {
+        if matches!(action, "set" | "create" | "compareAndSwap") && change["node"]["value"] == value
+        {
             count += 1;
         }
         if index >= last {
@@ -325,15 +326,22 @@ fn lost_answers_are_settled_by_reading_back() {
     assert_eq!(e.kind(), ErrorKind::OutcomeUnknown, "{e:?}");
     assert!(e.message().starts_with("outcome unknown"), "{e}");
     assert_eq!(v2().get(&k).unwrap(), None);
-    // A plain set that went through: v2 has no compare that at most one
-    // copy of a plain set could pass, so it is not sent again (a copy held
-    // by a member cut off from its cluster may still apply): unknown.
+    // A plain set of an absent key (a create) that went through: no
+    // compare can stop a stray copy of a create ("does not exist" holds
+    // again after a delete), so it is not sent again: unknown, once.
     let e = hole.client().set(&k, "five").unwrap_err();
     assert_eq!(e.kind(), ErrorKind::OutcomeUnknown, "{e:?}");
     assert_eq!(get_str(&v2(), &k).as_deref(), Some("five"));
     assert_eq!(set_count(&k, "five"), 1, "a lost set was applied twice");
+    // A plain set over an existing key is fenced (prevIndex): sent again,
+    // its copy fails, and the first change after that index is a set of
+    // the same value: another client's or ours, unknown; applied once.
+    let e = hole.client().set(&k, "six").unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::OutcomeUnknown, "{e:?}");
+    assert_eq!(get_str(&v2(), &k).as_deref(), Some("six"));
+    assert_eq!(set_count(&k, "six"), 1, "a lost set was applied twice");
     // Reads through it are answered (only writes lose their answers).
-    assert_eq!(get_str(&hole.client(), &k).as_deref(), Some("five"));
+    assert_eq!(get_str(&hole.client(), &k).as_deref(), Some("six"));
     // A lock waiter whose creation answer was lost is found again by its
     // token: one waiter, not two.
     let l = unique("lost-lock");

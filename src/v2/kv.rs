@@ -57,8 +57,8 @@ fn write_fields<'a>(value: &'a str, ttl: &'a str) -> Vec<(&'a str, &'a str)> {
     fields
 }
 
-/// A write without a fence (a plain set or delete: v2 has no compare
-/// that at most one copy of them could pass): sent once, its member asked
+/// A write without a fence (a create, or a write v2 refuses anyway):
+/// sent once, its member asked
 /// whether it still serves when the answer is slow. A lost answer is an
 /// unknown outcome, never sent again (a copy held by a member cut off from
 /// its cluster may still be applied).
@@ -102,19 +102,99 @@ fn unknown(key: &[u8], why: impl std::fmt::Display) -> Error {
     ))
 }
 
-/// A plain set: a write without a fence ([`send_unfenced`]).
+/// How many times a fenced write reads the key again when it was
+/// rewritten between the read and the write.
+const FENCE_ROUNDS: usize = 8;
+
+/// Sends `request`, a write carrying `prevIndex` = `index` (the
+/// modifiedIndex just read), fenced: every write changes modifiedIndex,
+/// so at most one copy can apply, and only as the key's first change
+/// after `index`; it is sent again like a read when its answer is lost.
+/// True: applied. False: the key changed after `index`, not by a lost
+/// copy of this write (read it again). `like_this` is true for a change
+/// this write would have made: such a first change after a lost copy is
+/// an unknown outcome (another client may have made it).
+fn send_fenced_at(
+    t: &Transport,
+    key: &[u8],
+    path: &str,
+    index: u64,
+    request: Request,
+    like_this: impl Fn(&Answer) -> bool,
+) -> Result<bool> {
+    let sent = t.send_tracked(&request.retry(Retry::Fenced))?;
+    match decode(&sent.reply)? {
+        Ok(_) => return Ok(true),
+        Err(r) if matches!(r.code, code::COMPARE_FAILED | code::KEY_NOT_FOUND) => {}
+        Err(r) => return Err(r.into()),
+    }
+    if sent.earlier_lost {
+        let first = first_change(t, key, path, index + 1)?;
+        if like_this(&first) {
+            return Err(unknown(
+                key,
+                format!(
+                    "the first change after index {index} (at {}) is what this write would have made; another client may have made it",
+                    first.node.modified_index
+                ),
+            ));
+        }
+    }
+    Ok(false)
+}
+
+fn rewritten(key: &[u8]) -> Error {
+    Error::unavailable(format!(
+        "write of {}: the key kept being rewritten while it was tried; nothing was written",
+        String::from_utf8_lossy(key)
+    ))
+}
+
+/// A plain set, fenced while the key exists: read it (a quorum read), then
+/// PUT with `prevIndex` ([`send_fenced_at`]). An absent key is created
+/// with `prevExist=false`, which cannot be fenced ("does not exist" holds
+/// again after a delete): sent once ([`send_unfenced`]).
 pub fn put(t: &Transport, key: &[u8], value: &[u8], ttl: u32) -> Result<()> {
     let path = key_path(key)?;
     let value = utf8(value, "value")?;
     let ttl = ttl.to_string();
-    let body = form(&write_fields(value, &ttl));
-    let reply = send_unfenced(t, key, &path, Request::put_form(&path, body.as_bytes()))?;
-    decode(&reply)?.map(drop).map_err(Error::from)
+    let fields = write_fields(value, &ttl);
+    for _ in 0..FENCE_ROUNDS {
+        let node = read(t, key)?;
+        let mut f = fields.clone();
+        let index;
+        match &node {
+            // etcd refuses a value over a directory ("Not a file").
+            Some(n) if n.dir => {
+                let body = form(&f);
+                let reply =
+                    send_unfenced(t, key, &path, Request::put_form(&path, body.as_bytes()))?;
+                return decode(&reply)?.map(drop).map_err(Error::from);
+            }
+            Some(n) => {
+                index = n.modified_index.to_string();
+                f.push(("prevIndex", index.as_str()));
+            }
+            None => f.push(("prevExist", "false")),
+        }
+        let body = form(&f);
+        let request = Request::put_form(&path, body.as_bytes());
+        match node {
+            Some(n) => {
+                if send_fenced_at(t, key, &path, n.modified_index, request, |c| puts(c, value))? {
+                    return Ok(());
+                }
+            }
+            None => match decode(&send_unfenced(t, key, &path, request)?)? {
+                Ok(_) => return Ok(()),
+                // Created meanwhile by another client: a set over it, then.
+                Err(r) if r.code == code::NODE_EXIST => {}
+                Err(r) => return Err(r.into()),
+            },
+        }
+    }
+    Err(rewritten(key))
 }
-
-/// How many times a compare-and-swap reads again when the key was
-/// rewritten, with the expected value, between its read and its write.
-const SWAP_ROUNDS: usize = 8;
 
 /// Compare-and-swap on the value, fenced: read the key, check its value,
 /// and PUT with `prevIndex` set to the modifiedIndex read. Every write
@@ -130,7 +210,7 @@ pub fn swap(t: &Transport, key: &[u8], value: &[u8], prev: &[u8], ttl: u32) -> R
     let prev = utf8(prev, "previous value")?;
     let ttl = ttl.to_string();
     let fields = write_fields(value, &ttl);
-    for _ in 0..SWAP_ROUNDS {
+    for _ in 0..FENCE_ROUNDS {
         let node = match read(t, key)? {
             Some(n) if n.dir => return Err(Error::compare_failed(key, "is a directory")),
             Some(n) if n.value.as_deref().unwrap_or("") == prev => n,
@@ -146,38 +226,49 @@ pub fn swap(t: &Transport, key: &[u8], value: &[u8], prev: &[u8], ttl: u32) -> R
         let mut f = fields.clone();
         f.push(("prevIndex", index.as_str()));
         let body = form(&f);
-        let request = Request::put_form(&path, body.as_bytes()).retry(Retry::Fenced);
-        let sent = t.send_tracked(&request)?;
-        match decode(&sent.reply)? {
-            Ok(_) => return Ok(()),
-            Err(r) if matches!(r.code, code::COMPARE_FAILED | code::KEY_NOT_FOUND) => {}
-            Err(r) => return Err(r.into()),
-        }
-        if sent.earlier_lost {
-            let first = first_change(t, key, &path, node.modified_index + 1)?;
-            if puts(&first, value) {
-                return Err(unknown(
-                    key,
-                    format!("the first write after index {index} (at {}) put the same value; another client may have written it", first.node.modified_index),
-                ));
-            }
+        let request = Request::put_form(&path, body.as_bytes());
+        if send_fenced_at(t, key, &path, node.modified_index, request, |c| {
+            puts(c, value)
+        })? {
+            return Ok(());
         }
         // Rewritten since our read (and not by us): look again.
     }
-    Err(Error::unavailable(format!(
-        "compare-and-swap on {}: the key kept being rewritten while comparing; nothing was written",
-        String::from_utf8_lossy(key)
-    )))
+    Err(rewritten(key))
 }
 
 /// Deletes the single key `key`: true if there was one. A directory is
 /// refused ("Not a file", errorCode 102), as on v3 where only a single
-/// key is ever deleted. A write without a fence ([`send_unfenced`]).
+/// key is ever deleted. Fenced: read the key, then DELETE with
+/// `prevIndex` ([`send_fenced_at`]); an absent key is "not found" at that
+/// read.
 pub fn delete(t: &Transport, key: &[u8]) -> Result<bool> {
     let path = key_path(key)?;
-    match decode(&send_unfenced(t, key, &path, Request::delete(&path))?)? {
-        Ok(_) => Ok(true),
-        Err(r) if r.code == code::KEY_NOT_FOUND => Ok(false),
-        Err(r) => Err(r.into()),
+    for _ in 0..FENCE_ROUNDS {
+        let node = match read(t, key)? {
+            None => return Ok(false),
+            Some(n) if n.dir => {
+                // etcd refuses it ("Not a file"): nothing to settle.
+                return match decode(&send_unfenced(t, key, &path, Request::delete(&path))?)? {
+                    Ok(_) => Ok(true),
+                    Err(r) if r.code == code::KEY_NOT_FOUND => Ok(false),
+                    Err(r) => Err(r.into()),
+                };
+            }
+            Some(n) => n,
+        };
+        let query = format!("{path}?prevIndex={}", node.modified_index);
+        let deleted = send_fenced_at(
+            t,
+            key,
+            &path,
+            node.modified_index,
+            Request::delete(&query),
+            |c| matches!(c.action.as_str(), "delete" | "compareAndDelete" | "expire"),
+        )?;
+        if deleted {
+            return Ok(true);
+        }
     }
+    Err(rewritten(key))
 }

@@ -11,6 +11,7 @@ pub(super) mod code {
     pub const KEY_NOT_FOUND: i64 = 100;
     pub const COMPARE_FAILED: i64 = 101;
     pub const NOT_A_DIRECTORY: i64 = 104;
+    pub const NODE_EXIST: i64 = 105;
     pub const RAFT_INTERNAL: i64 = 300;
     pub const LEADER_ELECTION: i64 = 301;
     pub const WATCHER_CLEARED: i64 = 400;
