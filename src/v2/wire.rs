@@ -7,7 +7,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::transport::Reply;
 
 /// v2 error codes we act on (etcd's `Documentation/v2/errorcode.md`).
-pub(super) mod code {
+pub(crate) mod code {
     pub const KEY_NOT_FOUND: i64 = 100;
     pub const COMPARE_FAILED: i64 = 101;
     pub const NOT_A_DIRECTORY: i64 = 104;
@@ -21,7 +21,7 @@ const KEYS_PREFIX: &str = "/v2/keys";
 
 /// The signs of a member that cannot serve right now (raft proposal timed
 /// out, no leader, service unavailable): worth asking another member.
-pub(super) fn member_unavailable(status: u16, body: &[u8]) -> bool {
+pub(crate) fn member_unavailable(status: u16, body: &[u8]) -> bool {
     if status == 503 {
         return true;
     }
@@ -38,7 +38,7 @@ pub(super) fn member_unavailable(status: u16, body: &[u8]) -> bool {
 
 /// A refusal from the v2 API (`{"errorCode",...}`).
 #[derive(Debug)]
-pub(super) struct Refusal {
+pub(crate) struct Refusal {
     pub code: i64,
     pub status: u16,
     pub message: String,
@@ -47,7 +47,7 @@ pub(super) struct Refusal {
 }
 
 impl Refusal {
-    pub(super) fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let cause = if self.cause.is_empty() {
             String::new()
         } else {
@@ -74,7 +74,7 @@ impl From<Refusal> for Error {
 
 /// Reads a keys answer once: etcd's answer, or its refusal; anything
 /// else (no JSON, no error code) is a server we do not understand.
-pub(super) fn decode(reply: &Reply) -> Result<std::result::Result<json::Answer, Refusal>> {
+pub(crate) fn decode(reply: &Reply) -> Result<std::result::Result<json::Answer, Refusal>> {
     if reply.status == 200 || reply.status == 201 {
         return serde_json::from_slice(&reply.body).map(Ok).map_err(|e| {
             Error::bad_response(format!(
@@ -98,7 +98,7 @@ pub(super) fn decode(reply: &Reply) -> Result<std::result::Result<json::Answer, 
 
 /// The v2 store's index when etcd answered (`X-Etcd-Index`, on answers
 /// and refusals alike).
-pub(super) fn etcd_index(reply: &Reply) -> Result<u64> {
+pub(crate) fn etcd_index(reply: &Reply) -> Result<u64> {
     reply
         .header("X-Etcd-Index")
         .and_then(|v| v.trim().parse().ok())
@@ -113,7 +113,7 @@ pub(super) fn etcd_index(reply: &Reply) -> Result<u64> {
 }
 
 /// `bytes` as text, or a clear refusal: v2 cannot carry other bytes.
-pub(super) fn utf8<'a>(bytes: &'a [u8], what: &str) -> Result<&'a str> {
+pub(crate) fn utf8<'a>(bytes: &'a [u8], what: &str) -> Result<&'a str> {
     std::str::from_utf8(bytes).map_err(|_| {
         Error::bad_argument(format!(
             "the {what} is not valid UTF-8: the v2 API carries keys and values as JSON \
@@ -127,7 +127,7 @@ pub(super) fn utf8<'a>(bytes: &'a [u8], what: &str) -> Result<&'a str> {
 /// percent-encoded (a key may hold `?`, `%`, `#`, spaces...). The root is
 /// `/v2/keys/`. A `.` or `..` segment cannot be addressed: etcd would
 /// clean the path and redirect to another key.
-pub(super) fn key_path(canonical_key: &[u8]) -> Result<String> {
+pub(crate) fn key_path(canonical_key: &[u8]) -> Result<String> {
     let text = utf8(canonical_key, "key")?;
     let mut path = String::with_capacity(KEYS_PREFIX.len() + text.len() + 8);
     path.push_str(KEYS_PREFIX);
@@ -148,7 +148,7 @@ pub(super) fn key_path(canonical_key: &[u8]) -> Result<String> {
 
 /// Form fields (or a query string): each name and value percent-encoded,
 /// joined with `&` (the original joined with `;`, which etcd refuses).
-pub(super) fn form(fields: &[(&str, &str)]) -> String {
+pub(crate) fn form(fields: &[(&str, &str)]) -> String {
     let mut out = String::new();
     for (i, (name, value)) in fields.iter().enumerate() {
         if i > 0 {
