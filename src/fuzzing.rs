@@ -279,6 +279,16 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
+/// The JSON of a body, for checking the typed decoders against. Bytes
+/// that are not UTF-8 are taken as U+FFFD: the typed decoders skip fields
+/// they do not read without checking their text, and refuse such bytes
+/// in the fields they read.
+fn json_of(body: &[u8]) -> Option<Value> {
+    serde_json::from_slice(body)
+        .ok()
+        .or_else(|| serde_json::from_str(&String::from_utf8_lossy(body)).ok())
+}
+
 /// A JSON int64 as the gateway writes it (a string; a number taken too).
 fn int_of(v: Option<&Value>) -> Option<i64> {
     match v {
@@ -336,7 +346,7 @@ pub fn gateway(data: &[u8]) {
     use crate::v3::json::{DeleteResponse, LeaseResponse, RangeResponse, TxnResponse};
     use crate::v3::status::{decode, Code, Status};
     let reply = reply(data);
-    let json: Option<Value> = serde_json::from_slice(&reply.body).ok();
+    let json = json_of(&reply.body);
     let check_refusal = |s: &Status| {
         assert_ne!(reply.status, 200, "a refusal from a 200 answer");
         assert_eq!(s.http, reply.status);
@@ -447,7 +457,7 @@ pub fn watch_stream(data: &[u8]) {
                 None => break None,
                 Some(l) if l.iter().all(u8::is_ascii_whitespace) => continue,
                 Some(l) if l.last() != Some(&b'\n') => break None,
-                Some(l) => match serde_json::from_slice::<Value>(l) {
+                Some(l) => match json_of(l).ok_or(()) {
                     Ok(v) if v.get("error").is_some_and(|e| !e.is_null()) => break Some(Err(v)),
                     Ok(v) if v.get("result").is_some_and(|r| !r.is_null()) => break Some(Ok(v)),
                     // Neither: skipped (if it decodes), else an error.
@@ -502,7 +512,7 @@ pub fn watch_stream(data: &[u8]) {
 pub fn v2_answer(data: &[u8]) {
     use crate::v2::wire;
     let reply = reply(data);
-    let json: Option<Value> = serde_json::from_slice(&reply.body).ok();
+    let json = json_of(&reply.body);
     match wire::decode(&reply) {
         Ok(Ok(a)) => {
             assert!(reply.status == 200 || reply.status == 201);
