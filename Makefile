@@ -504,5 +504,5 @@ test-install: all
 	c-tests/install-test.sh
 
 clean:
-	rm -rf $(B)
+	rm -rf $(B) tests/fuzz/target tests/fuzz/artifacts
 	$(CARGO) clean

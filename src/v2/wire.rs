@@ -76,6 +76,13 @@ impl From<Refusal> for Error {
 /// else (no JSON, no error code) is a server we do not understand.
 pub(crate) fn decode(reply: &Reply) -> Result<std::result::Result<json::Answer, Refusal>> {
     if reply.status == 200 || reply.status == 201 {
+        if !crate::v3::status::is_object(&reply.body) {
+            return Err(Error::bad_response(format!(
+                "{}: unreadable answer (not a JSON object): {}",
+                reply.server,
+                reply.body_text()
+            )));
+        }
         return serde_json::from_slice(&reply.body).map(Ok).map_err(|e| {
             Error::bad_response(format!(
                 "{}: unreadable answer ({e}): {}",
@@ -85,13 +92,15 @@ pub(crate) fn decode(reply: &Reply) -> Result<std::result::Result<json::Answer, 
         });
     }
     match serde_json::from_slice::<json::ErrorBody>(&reply.body) {
-        Ok(e) if e.error_code.is_some() => Ok(Err(Refusal {
-            code: e.error_code.unwrap_or_default(),
-            status: reply.status,
-            message: e.message,
-            cause: e.cause,
-            server: reply.server.clone(),
-        })),
+        Ok(e) if e.error_code.is_some() && crate::v3::status::is_object(&reply.body) => {
+            Ok(Err(Refusal {
+                code: e.error_code.unwrap_or_default(),
+                status: reply.status,
+                message: e.message,
+                cause: e.cause,
+                server: reply.server.clone(),
+            }))
+        }
         _ => Err(Error::bad_response(reply.to_string())),
     }
 }

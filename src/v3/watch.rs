@@ -548,7 +548,13 @@ pub(crate) fn read_message(stream: &mut Stream) -> Result<Option<WatchResponse>>
             // Half a line, then the end: the stream was cut.
             return Ok(None);
         }
-        let msg: Message = serde_json::from_slice(&line).map_err(|e| {
+        // An array would decode into the structs field by field.
+        let msg: Message = if super::status::is_object(&line) {
+            serde_json::from_slice(&line).map_err(|e| e.to_string())
+        } else {
+            Err("not a JSON object".to_string())
+        }
+        .map_err(|e| {
             Error::bad_response(format!("{}: unreadable watch message ({e})", stream.server))
         })?;
         if let Some(err) = msg.error {
