@@ -5,6 +5,7 @@
 #   make demo     the example CLI through every call against a throwaway etcd
 #   make bench    throughput, latency and client CPU figures, v3 and v2, http and https (no pass/fail)
 #   make torture  long linearizability runs under faults (20 histories per nemesis), then a table
+#   make fuzz     every fuzz target (tests/fuzz) for FUZZ_SECONDS each, then a table (nightly toolchain)
 #   make install  stripped libraries, header, pkg-config, CMake package, man pages (make uninstall)
 
 PREFIX  ?= /usr/local
@@ -48,7 +49,7 @@ export ETCDAPI_TEST_ETCD
 # run on 3.4 only.
 ON_BOTH := test-rust test-c test-c-v2 test-secure test-signals
 
-.PHONY: all check check-header check-exports clippy $(ON_BOTH) $(ON_BOTH:=-3.5) test-leader test-leader-v2 test-examples test-config test-cli memcheck demo bench torture install clean
+.PHONY: all check check-header check-exports clippy $(ON_BOTH) $(ON_BOTH:=-3.5) test-leader test-leader-v2 test-examples test-config test-cli memcheck demo bench torture fuzz install clean
 
 all: $(LIBS) $(PROGS) $(EXAMPLES)
 
@@ -182,6 +183,42 @@ torture:
 	@grep '^SKIP' $(B)/torture.log || true
 	@grep '^counter:' $(B)/torture.log || true
 	@exit $$(cat $(B)/torture.rc)
+
+# Coverage-guided fuzzing (cargo fuzz, libFuzzer; the nightly toolchain
+# and cargo-fuzz are installed when missing): each target of tests/fuzz
+# for FUZZ_SECONDS, starting from its committed corpus
+# (tests/fuzz/corpus/<target>, only read); what the run adds goes to
+# build/fuzz/corpus/<target>, crashing inputs to build/fuzz/artifacts/<target>/,
+# the log to build/fuzz/<target>.log. Then the table: executions, edges
+# (libFuzzer's cov:), crashes. make check replays the committed corpora on
+# stable (tests/fuzz_corpus.rs). FUZZ_TARGETS picks some targets only.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= server_list keys tokens gateway watch_stream v2_answer client
+FUZZ := $(CARGO) +nightly fuzz
+fuzz:
+	@rustup run nightly rustc --version >/dev/null 2>&1 || rustup toolchain install nightly --profile minimal
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz
+	$(FUZZ) build --fuzz-dir tests/fuzz
+	@mkdir -p $(B)/fuzz
+	@for t in $(FUZZ_TARGETS); do \
+	  rm -rf $(B)/fuzz/artifacts/$$t; mkdir -p $(B)/fuzz/corpus/$$t $(B)/fuzz/artifacts/$$t; \
+	  echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
+	  $(FUZZ) run --fuzz-dir tests/fuzz $$t $(B)/fuzz/corpus/$$t tests/fuzz/corpus/$$t -- \
+	    -max_total_time=$(FUZZ_SECONDS) -timeout=30 -print_final_stats=1 \
+	    -artifact_prefix=$(B)/fuzz/artifacts/$$t/ > $(B)/fuzz/$$t.log 2>&1; \
+	  echo $$? > $(B)/fuzz/$$t.rc; \
+	done
+	@echo
+	@printf '%-14s %8s %12s %8s %8s\n' target seconds executions edges crashes
+	@bad=0; for t in $(FUZZ_TARGETS); do \
+	  runs=$$(sed -n 's/^stat::number_of_executed_units: *//p' $(B)/fuzz/$$t.log | tail -1); \
+	  secs=$$(sed -n 's/^Done [0-9]* runs in \([0-9]*\) second.*/\1/p' $(B)/fuzz/$$t.log | tail -1); \
+	  cov=$$(grep -o 'cov: [0-9]*' $(B)/fuzz/$$t.log | tail -1 | cut -d' ' -f2); \
+	  crashes=$$(ls $(B)/fuzz/artifacts/$$t | wc -l); \
+	  [ "$$crashes" = 0 ] && [ "$$(cat $(B)/fuzz/$$t.rc)" = 0 ] || bad=1; \
+	  printf '%-14s %8s %12s %8s %8s\n' $$t "$${secs:--}" "$${runs:--}" "$${cov:--}" $$crashes; \
+	done; \
+	if [ $$bad = 1 ]; then echo "fuzz: crashes (inputs in $(B)/fuzz/artifacts/, logs in $(B)/fuzz/)"; exit 1; fi
 
 test-c: $(B)/harness
 	ETCDAPI_PROTOCOL=v3 $(ETCDLOCAL) run -- $(B)/harness
@@ -467,5 +504,5 @@ test-install: all
 	c-tests/install-test.sh
 
 clean:
-	rm -rf $(B)
+	rm -rf $(B) tests/fuzz/target tests/fuzz/artifacts
 	$(CARGO) clean

@@ -29,6 +29,8 @@ pub mod client;
 pub mod config;
 pub mod error;
 mod ffi;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod keys;
 pub mod kv;
 mod outcome;

@@ -95,9 +95,11 @@ pub fn parse_endpoint(item: &str) -> Result<Endpoint, String> {
     if host.is_empty() {
         return Err(format!("server {item:?}: empty host name"));
     }
+    // A bracket left in the host (`:[]:1:2379`, `[[::1]`) would make a
+    // URL naming another server.
     if host
         .chars()
-        .any(|c| c.is_control() || c == '/' || c == '@' || c == '?' || c == '#')
+        .any(|c| c.is_control() || matches!(c, '/' | '@' | '?' | '#' | '[' | ']'))
     {
         return Err(format!("server {item:?}: bad host name"));
     }
@@ -189,6 +191,9 @@ mod tests {
             "h:x80",
             "h:65536'",
             "h:00",
+            ":[]:1:55405",
+            "[[::1]:80",
+            "a]b",
         ] {
             assert!(parse_server_list(s).is_err(), "{s:?} accepted");
         }

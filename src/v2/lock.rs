@@ -202,7 +202,7 @@ fn waiter_key(key: &[u8], created: u64) -> Result<String> {
     Ok(utf8(&canonical(&waiter), "key")?.to_string())
 }
 
-fn parse_index(index: &str) -> Result<u64> {
+pub(crate) fn parse_index(index: &str) -> Result<u64> {
     let digits = index.trim();
     match digits.parse::<u64>() {
         Ok(n) if n > 0 && digits.bytes().all(|b| b.is_ascii_digit()) => Ok(n),

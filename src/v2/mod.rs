@@ -11,12 +11,12 @@
 //! `watch` (long polls), `lock` (built from in-order keys and waits) and
 //! `maintenance` (the leader).
 
-mod json;
+pub(crate) mod json;
 mod kv;
-mod lock;
+pub(crate) mod lock;
 mod maintenance;
 mod watch;
-mod wire;
+pub(crate) mod wire;
 
 use crate::config::Config;
 use crate::error::Result;

@@ -7,7 +7,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::transport::Reply;
 
 /// v2 error codes we act on (etcd's `Documentation/v2/errorcode.md`).
-pub(super) mod code {
+pub(crate) mod code {
     pub const KEY_NOT_FOUND: i64 = 100;
     pub const COMPARE_FAILED: i64 = 101;
     pub const NOT_A_DIRECTORY: i64 = 104;
@@ -22,7 +22,7 @@ const KEYS_PREFIX: &str = "/v2/keys";
 
 /// The signs of a member that cannot serve right now (raft proposal timed
 /// out, no leader, service unavailable): worth asking another member.
-pub(super) fn member_unavailable(status: u16, body: &[u8]) -> bool {
+pub(crate) fn member_unavailable(status: u16, body: &[u8]) -> bool {
     if status == 503 {
         return true;
     }
@@ -39,7 +39,7 @@ pub(super) fn member_unavailable(status: u16, body: &[u8]) -> bool {
 
 /// A refusal from the v2 API (`{"errorCode",...}`).
 #[derive(Debug)]
-pub(super) struct Refusal {
+pub(crate) struct Refusal {
     pub code: i64,
     pub status: u16,
     pub message: String,
@@ -48,7 +48,7 @@ pub(super) struct Refusal {
 }
 
 impl Refusal {
-    pub(super) fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let cause = if self.cause.is_empty() {
             String::new()
         } else {
@@ -75,8 +75,15 @@ impl From<Refusal> for Error {
 
 /// Reads a keys answer once: etcd's answer, or its refusal; anything
 /// else (no JSON, no error code) is a server we do not understand.
-pub(super) fn decode(reply: &Reply) -> Result<std::result::Result<json::Answer, Refusal>> {
+pub(crate) fn decode(reply: &Reply) -> Result<std::result::Result<json::Answer, Refusal>> {
     if reply.status == 200 || reply.status == 201 {
+        if !crate::v3::status::is_object(&reply.body) {
+            return Err(Error::bad_response(format!(
+                "{}: unreadable answer (not a JSON object): {}",
+                reply.server,
+                reply.body_text()
+            )));
+        }
         return serde_json::from_slice(&reply.body).map(Ok).map_err(|e| {
             Error::bad_response(format!(
                 "{}: unreadable answer ({e}): {}",
@@ -86,20 +93,22 @@ pub(super) fn decode(reply: &Reply) -> Result<std::result::Result<json::Answer, 
         });
     }
     match serde_json::from_slice::<json::ErrorBody>(&reply.body) {
-        Ok(e) if e.error_code.is_some() => Ok(Err(Refusal {
-            code: e.error_code.unwrap_or_default(),
-            status: reply.status,
-            message: e.message,
-            cause: e.cause,
-            server: reply.server.clone(),
-        })),
+        Ok(e) if e.error_code.is_some() && crate::v3::status::is_object(&reply.body) => {
+            Ok(Err(Refusal {
+                code: e.error_code.unwrap_or_default(),
+                status: reply.status,
+                message: e.message,
+                cause: e.cause,
+                server: reply.server.clone(),
+            }))
+        }
         _ => Err(Error::bad_response(reply.to_string())),
     }
 }
 
 /// The v2 store's index when etcd answered (`X-Etcd-Index`, on answers
 /// and refusals alike).
-pub(super) fn etcd_index(reply: &Reply) -> Result<u64> {
+pub(crate) fn etcd_index(reply: &Reply) -> Result<u64> {
     reply
         .header("X-Etcd-Index")
         .and_then(|v| v.trim().parse().ok())
@@ -114,7 +123,7 @@ pub(super) fn etcd_index(reply: &Reply) -> Result<u64> {
 }
 
 /// `bytes` as text, or a clear refusal: v2 cannot carry other bytes.
-pub(super) fn utf8<'a>(bytes: &'a [u8], what: &str) -> Result<&'a str> {
+pub(crate) fn utf8<'a>(bytes: &'a [u8], what: &str) -> Result<&'a str> {
     std::str::from_utf8(bytes).map_err(|_| {
         Error::bad_argument(format!(
             "the {what} is not valid UTF-8: the v2 API carries keys and values as JSON \
@@ -128,7 +137,7 @@ pub(super) fn utf8<'a>(bytes: &'a [u8], what: &str) -> Result<&'a str> {
 /// percent-encoded (a key may hold `?`, `%`, `#`, spaces...). The root is
 /// `/v2/keys/`. A `.` or `..` segment cannot be addressed: etcd would
 /// clean the path and redirect to another key.
-pub(super) fn key_path(canonical_key: &[u8]) -> Result<String> {
+pub(crate) fn key_path(canonical_key: &[u8]) -> Result<String> {
     let text = utf8(canonical_key, "key")?;
     let mut path = String::with_capacity(KEYS_PREFIX.len() + text.len() + 8);
     path.push_str(KEYS_PREFIX);
@@ -149,7 +158,7 @@ pub(super) fn key_path(canonical_key: &[u8]) -> Result<String> {
 
 /// Form fields (or a query string): each name and value percent-encoded,
 /// joined with `&` (the original joined with `;`, which etcd refuses).
-pub(super) fn form(fields: &[(&str, &str)]) -> String {
+pub(crate) fn form(fields: &[(&str, &str)]) -> String {
     let mut out = String::new();
     for (i, (name, value)) in fields.iter().enumerate() {
         if i > 0 {

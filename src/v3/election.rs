@@ -30,23 +30,23 @@ use crate::transport::{Opened, Reply, Request, Retry, Servers, Wait};
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
-struct LeaderKey {
+pub(crate) struct LeaderKey {
     #[serde(deserialize_with = "int")]
-    rev: i64,
+    pub(crate) rev: i64,
     #[serde(deserialize_with = "int")]
-    lease: i64,
+    pub(crate) lease: i64,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
-struct CampaignResponse {
-    leader: Option<LeaderKey>,
+pub(crate) struct CampaignResponse {
+    pub(crate) leader: Option<LeaderKey>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
-struct LeaderResponse {
-    kv: Option<WireKv>,
+pub(crate) struct LeaderResponse {
+    pub(crate) kv: Option<WireKv>,
 }
 
 fn leader_key(l: &Leadership) -> Value {

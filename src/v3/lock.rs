@@ -144,11 +144,11 @@ fn ensure_held(g: &Gateway, key: &[u8], lease: i64) -> Result<()> {
     )))
 }
 
-fn hex(lease: i64) -> String {
+pub(crate) fn hex(lease: i64) -> String {
     format!("{:x}", lease as u64)
 }
 
-pub(super) fn parse_index(index: &str) -> Result<i64> {
+pub(crate) fn parse_index(index: &str) -> Result<i64> {
     match u64::from_str_radix(index.trim(), 16) {
         Ok(id) if id != 0 && index.len() <= 16 => Ok(id as i64),
         _ => Err(Error::refused(format!("{index:?} is not a lock index"))),

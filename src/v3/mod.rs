@@ -8,19 +8,19 @@
 //! API's key/value calls), `election` (campaigns, leaders, observers).
 
 mod auth;
-mod election;
+pub(crate) mod election;
 mod gateway;
 mod history;
-mod json;
+pub(crate) mod json;
 mod kv;
 mod lease;
-mod lock;
+pub(crate) mod lock;
 mod maintenance;
 mod revisions;
 mod settle;
-mod status;
+pub(crate) mod status;
 mod txn;
-mod watch;
+pub(crate) mod watch;
 
 use std::sync::Arc;
 use std::time::Duration;

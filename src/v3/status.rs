@@ -103,6 +103,9 @@ struct ErrorBody {
 impl Status {
     /// The refusal in a non-200 answer, if its body is etcd's error body.
     pub fn of(reply: &Reply) -> Option<Status> {
+        if !is_object(&reply.body) {
+            return None;
+        }
         let e: ErrorBody = serde_json::from_slice(&reply.body).ok()?;
         let message = if e.message.is_empty() {
             e.error
@@ -206,6 +209,10 @@ pub fn decode<T: DeserializeOwned>(reply: &Reply) -> Result<std::result::Result<
         header: Option<AnyObject>,
         result: Option<AnyObject>,
     }
+    // An array would decode into the structs field by field.
+    if !is_object(&reply.body) {
+        return Err(unreadable(&"not a JSON object"));
+    }
     let envelope: Envelope = serde_json::from_slice(&reply.body).map_err(|e| unreadable(&e))?;
     if envelope.header.is_none() && envelope.result.is_none() {
         return Err(unreadable(&"no header"));
@@ -213,6 +220,12 @@ pub fn decode<T: DeserializeOwned>(reply: &Reply) -> Result<std::result::Result<
     serde_json::from_slice(&reply.body)
         .map(Ok)
         .map_err(|e| unreadable(&e))
+}
+
+/// True when `json` starts as an object (serde would also take an array
+/// for a struct, field by field).
+pub fn is_object(json: &[u8]) -> bool {
+    json.trim_ascii_start().first() == Some(&b'{')
 }
 
 /// A gateway answer decoded into `T`; a refusal as an [`Error`].

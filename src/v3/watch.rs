@@ -211,22 +211,22 @@ struct Message {
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
-struct WatchResponse {
-    header: Header,
-    created: bool,
-    canceled: bool,
+pub(crate) struct WatchResponse {
+    pub(crate) header: Header,
+    pub(crate) created: bool,
+    pub(crate) canceled: bool,
     #[serde(deserialize_with = "int")]
-    compact_revision: i64,
-    cancel_reason: String,
-    events: Vec<EventMessage>,
+    pub(crate) compact_revision: i64,
+    pub(crate) cancel_reason: String,
+    pub(crate) events: Vec<EventMessage>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
-struct EventMessage {
+pub(crate) struct EventMessage {
     #[serde(rename = "type")]
-    kind: String,
-    kv: KeyValue,
+    pub(crate) kind: String,
+    pub(crate) kv: KeyValue,
 }
 
 /// The first change to `prefix` or below it at revision >= `from`.
@@ -532,7 +532,7 @@ fn canceled(server: &str, msg: &WatchResponse, logged_in: bool) -> Error {
 }
 
 /// Reads the next `{"result":...}` line. `Ok(None)` when the stream ended.
-fn read_message(stream: &mut Stream) -> Result<Option<WatchResponse>> {
+pub(crate) fn read_message(stream: &mut Stream) -> Result<Option<WatchResponse>> {
     let mut line = Vec::new();
     loop {
         line.clear();
@@ -548,7 +548,13 @@ fn read_message(stream: &mut Stream) -> Result<Option<WatchResponse>> {
             // Half a line, then the end: the stream was cut.
             return Ok(None);
         }
-        let msg: Message = serde_json::from_slice(&line).map_err(|e| {
+        // An array would decode into the structs field by field.
+        let msg: Message = if super::status::is_object(&line) {
+            serde_json::from_slice(&line).map_err(|e| e.to_string())
+        } else {
+            Err("not a JSON object".to_string())
+        }
+        .map_err(|e| {
             Error::bad_response(format!("{}: unreadable watch message ({e})", stream.server))
         })?;
         if let Some(err) = msg.error {
@@ -572,7 +578,7 @@ fn read_message(stream: &mut Stream) -> Result<Option<WatchResponse>> {
 /// request size; far beyond that is a broken server.
 const MAX_LINE: u64 = 64 << 20;
 
-fn read_line_limited(
+pub(crate) fn read_line_limited(
     reader: &mut dyn std::io::BufRead,
     line: &mut Vec<u8>,
 ) -> std::io::Result<usize> {
