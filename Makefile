@@ -1,7 +1,8 @@
 # libetcdapi: build, test, demo, bench, install.
 #   make          libraries + C programs in build/
 #   make check    every test (Rust + C harness over v3 and v2, the examples) against a throwaway local etcd,
-#                 on etcd 3.4.23 and again on etcd 3.5.1
+#                 on etcd 3.4.23 and again on etcd 3.5.1; ends with each suite's wall time
+#   make check-fast  the edit loop: build, lints, the Rust and C tests against one etcd 3.4
 #   make demo     the example CLI through every call against a throwaway etcd
 #   make bench    throughput, latency and client CPU figures, v3 and v2, http and https (no pass/fail)
 #   make torture  long linearizability runs under faults (20 histories per nemesis), then a table
@@ -49,7 +50,7 @@ export ETCDAPI_TEST_ETCD
 # run on 3.4 only.
 ON_BOTH := test-rust test-c test-c-v2 test-secure test-signals
 
-.PHONY: all check check-header check-exports clippy $(ON_BOTH) $(ON_BOTH:=-3.5) test-leader test-leader-v2 test-examples test-config test-cli memcheck demo bench torture fuzz install clean
+.PHONY: all check check-fast test-rust-fast check-header check-exports clippy $(ON_BOTH) $(ON_BOTH:=-3.5) test-leader test-leader-v2 test-examples test-config test-cli memcheck demo bench torture fuzz install clean
 
 all: $(LIBS) $(PROGS) $(EXAMPLES)
 
@@ -109,10 +110,24 @@ $(B)/secure: c-tests/secure.c $(CHECK_SRC) include/etcd-api.h $(B)/libetcdapi.so
 $(B)/signals: c-tests/signals.c $(CHECK_SRC) include/etcd-api.h $(B)/libetcdapi.so
 	$(CC) $(CPROG_FLAGS) -o $@ c-tests/signals.c c-tests/check.c $(LINK)
 
-# The plain targets run on 3.4 here, whatever the environment says.
-check: ETCDAPI_TEST_ETCD := 3.4
-check: all check-header check-exports clippy $(ON_BOTH) $(ON_BOTH:=-3.5) test-leader test-leader-v2 test-examples test-config test-cli memcheck test-install
+# make check runs these one after another (c-tests/run-suites.sh), each
+# timed, and ends with one line per suite and its wall time, then the
+# total. The plain targets run on 3.4 here, whatever the environment says.
+CHECK_SUITES := all check-header check-exports clippy $(ON_BOTH) $(ON_BOTH:=-3.5) \
+                test-leader test-leader-v2 test-examples test-config test-cli memcheck test-install
+check:
+	@ETCDAPI_TEST_ETCD=3.4 c-tests/run-suites.sh "make check" $(CHECK_SUITES)
 	@echo "make check: all passed (etcd 3.4.23 and 3.5.1)"
+
+# The edit loop: the build, the header and export checks, clippy, the Rust
+# unit tests and the tests against one etcd (test-rust-fast), and the C
+# harness over v3 and v2, all on etcd 3.4 - no three-member cluster,
+# partition, signal, linearizability, fuzz-replay, install or etcd 3.5
+# runs. A few minutes from a built tree; make check stays what CI runs.
+FAST_SUITES := all check-header check-exports clippy test-rust-fast test-c test-c-v2
+check-fast:
+	@ETCDAPI_TEST_ETCD=3.4 c-tests/run-suites.sh "make check-fast" $(FAST_SUITES)
+	@echo "make check-fast: all passed (etcd 3.4.23)"
 
 # test-rust-3.5 and the like: the same target, on etcd 3.5.1.
 $(ON_BOTH:=-3.5): %-3.5: all
@@ -159,6 +174,16 @@ RUST_ON_3.4_ONLY := --skip isolated --skip idle_watch_cost
 test-rust:
 	ETCDAPI_PROTOCOL=v3 $(ETCDLOCAL) run -- $(CARGO) test --release \
 	  $(if $(filter 3.5,$(ETCDAPI_TEST_ETCD)),-- $(RUST_ON_3.4_ONLY))
+
+# test-rust without the test files that start clusters or replay the fuzz
+# corpora, and without the few cluster tests inside the other files (their
+# names hold member_kill or frozen_member). A new test file is in the fast
+# set unless it is named here.
+RUST_SLOW_FILES := cluster counter linearizability partition fuzz_corpus
+RUST_FAST_FILES := $(filter-out $(RUST_SLOW_FILES),$(basename $(notdir $(wildcard tests/*.rs))))
+test-rust-fast:
+	ETCDAPI_PROTOCOL=v3 $(ETCDLOCAL) run -- $(CARGO) test --release --lib $(RUST_FAST_FILES:%=--test %) \
+	  -- --skip member_kill --skip frozen_member
 
 # Long runs of tests/linearizability.rs and tests/counter.rs (make check runs the short ones):
 # TORTURE_HISTORIES histories of about TORTURE_OPS calls per nemesis, on
