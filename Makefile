@@ -1,7 +1,7 @@
 # libetcdapi: build, test, demo, bench, install.
 #   make          libraries + C programs in build/
 #   make check    every test (Rust + C harness over v3 and v2, the examples) against a throwaway local etcd,
-#                 on etcd 3.4.23 and again on etcd 3.5.1; ends with each suite's wall time
+#                 on etcd 3.4.23 and again on etcd 3.5.1, partly on 3.5.30; ends with each suite's wall time
 #   make check-fast  the edit loop: build, lints, the Rust and C tests against one etcd 3.4
 #   make demo     the example CLI through every call against a throwaway etcd
 #   make bench    throughput, latency and client CPU figures, v3 and v2, http and https (no pass/fail)
@@ -49,8 +49,12 @@ export ETCDAPI_TEST_ETCD
 # The suites run on each version; test-leader, test-leader-v2 and memcheck
 # run on 3.4 only.
 ON_BOTH := test-rust test-c test-c-v2 test-secure test-signals
+# On etcd 3.5.30 (Debian's unstable suite; past 2026's auth hardening,
+# status for admins only, 3.6's error bodies): the C harness over v3 and
+# v2, test-secure-3.5.30 and test-rust-3.5.30.
+ON_3.5.30 := test-c test-c-v2
 
-.PHONY: all check check-fast test-rust-fast check-header check-exports clippy $(ON_BOTH) $(ON_BOTH:=-3.5) test-leader test-leader-v2 test-examples test-config test-cli memcheck demo bench torture fuzz install clean
+.PHONY: all check check-fast test-rust-fast test-rust-3.5.30 test-secure-3.5.30 check-header check-exports clippy $(ON_BOTH) $(ON_BOTH:=-3.5) $(ON_3.5.30:=-3.5.30) test-leader test-leader-v2 test-examples test-config test-cli memcheck demo bench torture fuzz install clean
 
 all: $(LIBS) $(PROGS) $(EXAMPLES)
 
@@ -114,10 +118,10 @@ $(B)/signals: c-tests/signals.c $(CHECK_SRC) include/etcd-api.h $(B)/libetcdapi.
 # timed, and ends with one line per suite and its wall time, then the
 # total. The plain targets run on 3.4 here, whatever the environment says.
 CHECK_SUITES := all check-header check-exports clippy $(ON_BOTH) $(ON_BOTH:=-3.5) \
-                test-leader test-leader-v2 test-examples test-config test-cli memcheck test-install
+                test-rust-3.5.30 $(ON_3.5.30:=-3.5.30) test-secure-3.5.30 test-leader test-leader-v2 test-examples test-config test-cli memcheck test-install
 check:
 	@ETCDAPI_TEST_ETCD=3.4 c-tests/run-suites.sh "make check" $(CHECK_SUITES)
-	@echo "make check: all passed (etcd 3.4.23 and 3.5.1)"
+	@echo "make check: all passed (etcd 3.4.23, 3.5.1 and 3.5.30)"
 
 # The edit loop: the build, the header and export checks, clippy, the Rust
 # unit tests and the tests against one etcd (test-rust-fast), and the C
@@ -132,6 +136,10 @@ check-fast:
 # test-rust-3.5 and the like: the same target, on etcd 3.5.1.
 $(ON_BOTH:=-3.5): %-3.5: all
 	$(MAKE) --no-print-directory $* ETCDAPI_TEST_ETCD=3.5
+
+# test-c-3.5.30 and the like: the same target, on etcd 3.5.30.
+$(ON_3.5.30:=-3.5.30): %-3.5.30: all
+	$(MAKE) --no-print-directory $* ETCDAPI_TEST_ETCD=3.5.30
 
 # The committed header must be what cbindgen generates from the sources
 # (build.rs), and must take the original prototypes beside it, as C and as
@@ -174,6 +182,13 @@ RUST_ON_3.4_ONLY := --skip isolated --skip idle_watch_cost
 test-rust:
 	ETCDAPI_PROTOCOL=v3 $(ETCDLOCAL) run -- $(CARGO) test --release \
 	  $(if $(filter 3.5,$(ETCDAPI_TEST_ETCD)),-- $(RUST_ON_3.4_ONLY))
+
+# On etcd 3.5.30: the extended API (SPEC section 7), elections,
+# transactions, TLS and auth, and stale credentials.
+RUST_ON_3.5.30 := extended election txn secure stale_credentials
+test-rust-3.5.30:
+	ETCDAPI_PROTOCOL=v3 ETCDAPI_TEST_ETCD=3.5.30 $(ETCDLOCAL) run -- $(CARGO) test --release \
+	  $(RUST_ON_3.5.30:%=--test %)
 
 # test-rust without the test files that start clusters or replay the fuzz
 # corpora, and without the few cluster tests inside the other files (their
@@ -259,6 +274,13 @@ test-c-v2: $(B)/harness
 test-secure: $(B)/harness $(B)/secure $(B)/etcd-test
 	ETCDAPI_PROTOCOL=v3 ETCDAPI_TEST_TLS=1 ETCDAPI_TEST_AUTH=1 $(ETCDLOCAL) run -- \
 	  sh -c '$(B)/harness && $(B)/secure && c-tests/secure-cli.sh $(B)/etcd-test'
+
+# On 3.5.30, TLS with auth from C without the whole harness again (it
+# ran there in test-c-3.5.30, and over TLS with auth on 3.4 and 3.5.1):
+# etcd_open_opts, the variables and etcd-test's options, as root.
+test-secure-3.5.30: $(B)/secure $(B)/etcd-test
+	ETCDAPI_PROTOCOL=v3 ETCDAPI_TEST_ETCD=3.5.30 ETCDAPI_TEST_TLS=1 ETCDAPI_TEST_AUTH=1 $(ETCDLOCAL) run -- \
+	  sh -c '$(B)/secure && c-tests/secure-cli.sh $(B)/etcd-test'
 
 test-leader: $(B)/leader
 	ETCDAPI_PROTOCOL=v3 $(ETCDLOCAL) run -- c-tests/leader-test.sh $(B)/leader

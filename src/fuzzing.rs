@@ -354,7 +354,15 @@ pub fn gateway(data: &[u8]) {
         let j = json
             .as_ref()
             .expect("a refusal from a body that is not JSON");
-        let code = j.get("code").and_then(Value::as_i64).unwrap_or(0);
+        // A stream's error chunk nests the status: {"error":{"code",...}}.
+        let code = match j.get("error") {
+            Some(nested) if nested.is_object() => {
+                nested.get("code").or_else(|| nested.get("grpc_code"))
+            }
+            _ => j.get("code"),
+        }
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
         assert_eq!(s.code.number(), code, "code of {j}");
         assert_eq!(Code::from_number(code), s.code);
         let kind = crate::Error::from(s.clone()).kind();

@@ -91,13 +91,37 @@ pub struct Status {
     pub server: String,
 }
 
-/// The error body of every failed gateway call.
+/// The error body of every failed gateway call: flat, as unary calls
+/// answer (`{"error","code","message"}` from etcd 3.4 and 3.5's gateway,
+/// `{"code","message"}` from the one 3.6 uses), or a stream's error chunk
+/// with the status nested (`{"error":{"code","message"}}`: a keep-alive
+/// refused on etcd 3.5.30; `{"error":{"grpc_code","message",...}}` from
+/// the gateway of 3.4 and 3.5.1).
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 struct ErrorBody {
-    error: String,
+    error: ErrorField,
     message: String,
     code: i64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum ErrorField {
+    Text(String),
+    Nested {
+        /// `grpc_code` in the stream errors of 3.4 and 3.5's gateway.
+        #[serde(default, alias = "grpc_code")]
+        code: i64,
+        #[serde(default)]
+        message: String,
+    },
+}
+
+impl Default for ErrorField {
+    fn default() -> ErrorField {
+        ErrorField::Text(String::new())
+    }
 }
 
 impl Status {
@@ -107,16 +131,16 @@ impl Status {
             return None;
         }
         let e: ErrorBody = serde_json::from_slice(&reply.body).ok()?;
-        let message = if e.message.is_empty() {
-            e.error
-        } else {
-            e.message
+        let (message, code) = match e.error {
+            ErrorField::Nested { code, message } => (message, code),
+            ErrorField::Text(_) if !e.message.is_empty() => (e.message, e.code),
+            ErrorField::Text(error) => (error, e.code),
         };
         if message.is_empty() {
             return None;
         }
         Some(Status {
-            code: Code::from_number(e.code),
+            code: Code::from_number(code),
             message,
             http: reply.status,
             server: reply.server.clone(),
@@ -289,5 +313,19 @@ mod tests {
         ))
         .unwrap()
         .rejects_token());
+        // A stream's error chunk (a keep-alive on etcd 3.5.30).
+        let nested = Status::of(&reply(
+            401,
+            r#"{"error":{"code":16,"message":"etcdserver: invalid auth token"}}"#,
+        ))
+        .unwrap();
+        assert_eq!((nested.code, nested.http), (Code::Unauthenticated, 401));
+        assert!(nested.rejects_token());
+        let empty = reply(
+            400,
+            r#"{"error":{"code":3,"message":"etcdserver: user name is empty"}}"#,
+        );
+        assert!(Status::of(&empty).unwrap().rejects_token());
+        assert!(Status::of(&reply(400, r#"{"error":{"code":3}}"#)).is_none());
     }
 }

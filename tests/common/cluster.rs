@@ -369,6 +369,53 @@ impl Cluster {
         }
     }
 
+    /// Member `i`'s raft ID, as `etcd_leader` names it (lowercase hex).
+    pub fn member_hex_id(&self, i: usize) -> String {
+        format!("{:x}", self.members()[i].id)
+    }
+
+    /// Adds the users `root` and `staff` (role `everything`: read-write
+    /// on every key; passwords as in `secure`), then turns authentication
+    /// on. `leader_index` and `status` ask without a token: on etcds
+    /// whose status is for admins only they find nothing after this.
+    pub fn enable_auth(&self) {
+        use super::secure::{ROOT_PASSWORD, STAFF_PASSWORD};
+        let root = format!("root:{ROOT_PASSWORD}");
+        let staff = format!("staff:{STAFF_PASSWORD}");
+        for args in [
+            &["user", "add", &root][..],
+            &["user", "grant-role", "root", "root"],
+            &["role", "add", "everything"],
+            &[
+                "role",
+                "grant-permission",
+                "everything",
+                "readwrite",
+                "--from-key",
+                "",
+            ],
+            &["user", "add", &staff],
+            &["user", "grant-role", "staff", "everything"],
+            &["auth", "enable"],
+        ] {
+            let out = Command::new(super::etcdctl_bin())
+                .env_clear()
+                .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+                .env("ETCDCTL_API", "3")
+                .arg(format!("--endpoints={}", self.endpoints()))
+                .args(args)
+                .stdin(Stdio::null())
+                .output()
+                .expect("run etcdctl");
+            assert!(
+                out.status.success(),
+                "etcdctl {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+
     /// The data dir holding every member's dir (and logs).
     pub fn root(&self) -> &Path {
         &self.root

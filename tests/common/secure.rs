@@ -15,6 +15,9 @@ use etcdapi::{Client, Config, Credentials, Endpoint, TlsFiles};
 /// Passwords of the users every auth server has.
 pub const ROOT_PASSWORD: &str = "r00t-S3cret!";
 pub const ALICE_PASSWORD: &str = "al1ce-S3cret:with:colons";
+/// The password of `staff`, a user that is not root but may read and
+/// write every key (role `everything`).
+pub const STAFF_PASSWORD: &str = "st4ff-S3cret";
 
 /// The certificates, made once per test process.
 pub struct Certs {
@@ -174,8 +177,9 @@ pub struct Setup {
     /// `--client-cert-auth`: clients must show a certificate signed by
     /// `ca.crt`.
     pub client_cert_auth: bool,
-    /// Users `root` and `alice` (role `app`: read-write on `/app/`
-    /// only), then authentication enabled.
+    /// Users `root`, `alice` (role `app`: read-write on `/app/` only)
+    /// and `staff` (role `everything`: read-write on every key), then
+    /// authentication enabled.
     pub auth: bool,
     /// `--auth-token-ttl` in seconds.
     pub token_ttl: Option<u32>,
@@ -185,6 +189,7 @@ pub struct Etcd {
     child: Option<Child>,
     dir: PathBuf,
     pub port: u16,
+    peer_port: u16,
     pub setup: Setup,
 }
 
@@ -205,15 +210,54 @@ impl Etcd {
     }
 
     fn try_start(setup: Setup) -> Result<Etcd, String> {
-        let certs = certs();
         let dir = std::env::temp_dir().join(format!("etcdapi-secure-{}", super::unique_tag()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
         let ports = super::free_ports(2);
+        let mut etcd = Etcd {
+            child: None,
+            dir,
+            port: ports[0],
+            peer_port: ports[1],
+            setup,
+        };
+        etcd.spawn()?;
+        etcd.wait_ready()?;
+        if setup.auth {
+            etcd.add_users()?;
+        }
+        Ok(etcd)
+    }
+
+    /// Stops the server (SIGKILL) and starts it again on the same data
+    /// dir and ports: its users stay, the tokens it handed out do not
+    /// (simple tokens live in the member's memory).
+    pub fn restart(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        self.spawn().unwrap();
+        let root = self
+            .setup
+            .auth
+            .then(|| Credentials::new("root", ROOT_PASSWORD));
+        self.wait_ready_as(root).unwrap();
+    }
+
+    /// Launches etcd with the same command line every time.
+    fn spawn(&mut self) -> Result<(), String> {
+        let certs = certs();
+        let setup = self.setup;
+        let dir = &self.dir;
         let scheme = if setup.tls { "https" } else { "http" };
-        let client_url = format!("{scheme}://127.0.0.1:{}", ports[0]);
-        let peer_url = format!("http://127.0.0.1:{}", ports[1]);
-        let log = fs::File::create(dir.join("etcd.log")).unwrap();
+        let client_url = format!("{scheme}://127.0.0.1:{}", self.port);
+        let peer_url = format!("http://127.0.0.1:{}", self.peer_port);
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("etcd.log"))
+            .unwrap();
         let mut cmd = Command::new(super::etcd_bin());
         cmd.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -242,18 +286,8 @@ impl Etcd {
         if let Some(ttl) = setup.token_ttl {
             cmd.arg(format!("--auth-token-ttl={ttl}"));
         }
-        let child = cmd.spawn().map_err(|e| format!("spawn etcd: {e}"))?;
-        let mut etcd = Etcd {
-            child: Some(child),
-            dir,
-            port: ports[0],
-            setup,
-        };
-        etcd.wait_ready()?;
-        if setup.auth {
-            etcd.add_users()?;
-        }
-        Ok(etcd)
+        self.child = Some(cmd.spawn().map_err(|e| format!("spawn etcd: {e}"))?);
+        Ok(())
     }
 
     /// `scheme://127.0.0.1:port`.
@@ -309,7 +343,11 @@ impl Etcd {
     }
 
     fn wait_ready(&mut self) -> Result<(), String> {
-        let client = self.client(None);
+        self.wait_ready_as(None)
+    }
+
+    fn wait_ready_as(&mut self, credentials: Option<Credentials>) -> Result<(), String> {
+        let client = self.client(credentials);
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if !self.alive() {
@@ -372,6 +410,18 @@ impl Etcd {
         ])?;
         self.etcdctl(&["user", "add", &format!("alice:{ALICE_PASSWORD}")])?;
         self.etcdctl(&["user", "grant-role", "alice", "app"])?;
+        // Every key: from the empty key on.
+        self.etcdctl(&["role", "add", "everything"])?;
+        self.etcdctl(&[
+            "role",
+            "grant-permission",
+            "everything",
+            "readwrite",
+            "--from-key",
+            "",
+        ])?;
+        self.etcdctl(&["user", "add", &format!("staff:{STAFF_PASSWORD}")])?;
+        self.etcdctl(&["user", "grant-role", "staff", "everything"])?;
         // etcd 3.5 enables authentication only once root holds the role
         // root (3.4's etcdctl granted it by itself).
         self.etcdctl(&["user", "grant-role", "root", "root"])?;
