@@ -21,16 +21,16 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::gateway::{probe, reply_rejects_token, Gateway};
+use super::gateway::{probe, Gateway};
 use super::json::{encode, int, Header, KeyValue};
-use super::status::{denied, hint, refusal, rejects_token, LOGIN_HINT};
+use super::status::{denied, hint, rejects_token, LOGIN_HINT};
 use crate::error::{Error, ErrorKind, Result};
 use crate::keys::{children_prefix, prefix_range_end, watch_matches};
 use crate::kv::{Changes, WatchEvent};
 use crate::process::PerProcess;
 use crate::protocol::Event;
 use crate::transport::{
-    Interrupt, Opened, Probe, Reply, Request, Retry, Servers, Stream, Transport, Wait,
+    Interrupt, Opened, Probe, Request, Retry, Servers, Stream, Transport, Wait,
 };
 
 /// Streams parked between calls. A few, so that threads (or one thread)
@@ -347,13 +347,10 @@ fn fill(g: &Gateway, ws: &mut WatchStream, deadline: Option<Instant>) -> Result<
     Ok(true)
 }
 
-/// What opening a watch stream gave: a live stream, etcd's cancel, or
-/// an answer refusing the request's token (etcd 3.5.30 answers a watch
-/// with a stale token HTTP 401 before any stream).
+/// What opening a watch stream gave: a live stream, or etcd's cancel.
 enum Opening {
     Ready(WatchStream),
     Canceled(String, WatchResponse),
-    Rejected(Reply),
 }
 
 /// Opens a stream on `prefix` from `from` (`None`: from now), starting
@@ -373,18 +370,14 @@ fn open(
     let logged_in = g.has_credentials();
     let opening = g.authorized(
         || open_once(g, prefix, from, start, threaded),
-        |o| match o {
-            Opening::Canceled(_, m) => {
-                rejects_token(&m.cancel_reason) || (logged_in && denied(&m.cancel_reason))
-            }
-            Opening::Rejected(_) => true,
-            Opening::Ready(_) => false,
+        |o| {
+            matches!(o, Opening::Canceled(_, m)
+                if rejects_token(&m.cancel_reason) || (logged_in && denied(&m.cancel_reason)))
         },
     )?;
     match opening {
         Opening::Ready(ws) => Ok(ws),
         Opening::Canceled(server, m) => Err(canceled(&server, &m, logged_in)),
-        Opening::Rejected(reply) => Err(refusal(&reply)),
     }
 }
 
@@ -410,12 +403,7 @@ fn open_once(
     } else {
         (g.transport.open(&request)?, None)
     };
-    let mut stream = match opened {
-        Opened::Answer(reply) if reply_rejects_token(&reply) => {
-            return Ok(Opening::Rejected(reply))
-        }
-        opened => opened.into_stream()?,
-    };
+    let mut stream = Opened::into_stream(opened)?;
     // The first message confirms the watch and tells the current revision.
     let created = loop {
         match read_message(&mut stream) {

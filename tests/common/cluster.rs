@@ -379,31 +379,20 @@ impl Cluster {
     /// on. `leader_index` and `status` ask without a token: on etcds
     /// whose status is for admins only they find nothing after this.
     pub fn enable_auth(&self) {
-        use super::secure::{ROOT_PASSWORD, STAFF_PASSWORD};
+        use super::secure::{ADD_STAFF, ROOT_PASSWORD};
         let root = format!("root:{ROOT_PASSWORD}");
-        let staff = format!("staff:{STAFF_PASSWORD}");
-        for args in [
-            &["user", "add", &root][..],
+        let add_root: &[&[&str]] = &[
+            &["user", "add", &root],
             &["user", "grant-role", "root", "root"],
-            &["role", "add", "everything"],
-            &[
-                "role",
-                "grant-permission",
-                "everything",
-                "readwrite",
-                "--from-key",
-                "",
-            ],
-            &["user", "add", &staff],
-            &["user", "grant-role", "staff", "everything"],
-            &["auth", "enable"],
-        ] {
+        ];
+        let enable: &[&[&str]] = &[&["auth", "enable"]];
+        for args in add_root.iter().chain(ADD_STAFF).chain(enable) {
             let out = Command::new(super::etcdctl_bin())
                 .env_clear()
                 .env("PATH", std::env::var_os("PATH").unwrap_or_default())
                 .env("ETCDCTL_API", "3")
                 .arg(format!("--endpoints={}", self.endpoints()))
-                .args(args)
+                .args(*args)
                 .stdin(Stdio::null())
                 .output()
                 .expect("run etcdctl");

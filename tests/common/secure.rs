@@ -15,9 +15,32 @@ use etcdapi::{Client, Config, Credentials, Endpoint, TlsFiles};
 /// Passwords of the users every auth server has.
 pub const ROOT_PASSWORD: &str = "r00t-S3cret!";
 pub const ALICE_PASSWORD: &str = "al1ce-S3cret:with:colons";
+// One literal for STAFF_PASSWORD and ADD_STAFF's `staff:PASSWORD`.
+macro_rules! staff_password {
+    () => {
+        "st4ff-S3cret"
+    };
+}
 /// The password of `staff`, a user that is not root but may read and
 /// write every key (role `everything`).
-pub const STAFF_PASSWORD: &str = "st4ff-S3cret";
+pub const STAFF_PASSWORD: &str = staff_password!();
+
+/// The etcdctl commands (as root, before authentication is on) that add
+/// the user `staff` and its role `everything`: read-write from the empty
+/// key on, which is every key.
+pub const ADD_STAFF: &[&[&str]] = &[
+    &["role", "add", "everything"],
+    &[
+        "role",
+        "grant-permission",
+        "everything",
+        "readwrite",
+        "--from-key",
+        "",
+    ],
+    &["user", "add", concat!("staff:", staff_password!())],
+    &["user", "grant-role", "staff", "everything"],
+];
 
 /// The certificates, made once per test process.
 pub struct Certs {
@@ -410,18 +433,9 @@ impl Etcd {
         ])?;
         self.etcdctl(&["user", "add", &format!("alice:{ALICE_PASSWORD}")])?;
         self.etcdctl(&["user", "grant-role", "alice", "app"])?;
-        // Every key: from the empty key on.
-        self.etcdctl(&["role", "add", "everything"])?;
-        self.etcdctl(&[
-            "role",
-            "grant-permission",
-            "everything",
-            "readwrite",
-            "--from-key",
-            "",
-        ])?;
-        self.etcdctl(&["user", "add", &format!("staff:{STAFF_PASSWORD}")])?;
-        self.etcdctl(&["user", "grant-role", "staff", "everything"])?;
+        for args in ADD_STAFF {
+            self.etcdctl(args)?;
+        }
         // etcd 3.5 enables authentication only once root holds the role
         // root (3.4's etcdctl granted it by itself).
         self.etcdctl(&["user", "grant-role", "root", "root"])?;
